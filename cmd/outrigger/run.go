@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/signal"
+	"syscall"
+
+	"github.com/outrigger-mesh/outrigger/sidecar"
+	"github.com/outrigger-mesh/outrigger/sidecar/config"
+)
+
+// runCmd runs the sidecar until SIGINT or SIGTERM, then drains.
+func runCmd(args []string, stderr io.Writer) int {
+	fs := newFlagSet("run", stderr)
+	file := fs.String("c", "", "config file (default $OUTRIGGER_CONFIG, then ./outrigger.yaml)")
+	if parseFlags(fs, args) != nil {
+		return exitUsage
+	}
+	cfg, warnings, err := config.Load(config.ResolvePath(*file))
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitUsage
+	}
+	log := newLogger(cfg.Log, stderr)
+	for _, w := range warnings {
+		log.Warn("config warning", "file", cfg.File, "warning", w)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	sc, err := sidecar.New(cfg, log)
+	if err != nil {
+		log.Error("cannot start", "file", cfg.File, "error", err)
+		return exitRuntime
+	}
+	log.Info("outrigger started", "version", version, "service", cfg.Service.Name, "upstreams", len(cfg.Upstreams))
+	if err := sc.Run(ctx); err != nil {
+		log.Error("stopped", "error", err)
+		return exitRuntime
+	}
+	return exitOK
+}
+
+// newLogger builds the structured logger of log.level and log.format
+// (already validated).
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

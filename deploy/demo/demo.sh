@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# Outrigger demo: three instances of a "payments" service, one of them slow,
+# behind one sidecar that balances by least connections. Run it with
+# `make demo` (which builds bin/ first). It needs only bash and the two
+# binaries: no curl, no Docker, no Consul (the endpoints are static).
+#
+# Everything listens on 127.0.0.1 on free ports, lives in a temp dir, and is
+# stopped and removed when the script exits, whether it succeeds or not.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BIN=$ROOT/bin
+START_TIMEOUT=20 # seconds to wait for each process to become ready
+STOP_TIMEOUT=30  # seconds to wait for each process to exit after SIGTERM
+
+for b in outrigger demo-service; do
+	if [[ ! -x $BIN/$b ]]; then
+		echo "demo: $BIN/$b is missing; run 'make demo' (or 'make build' first)" >&2
+		exit 1
+	fi
+done
+
+# The demo's config must be the one in force: drop the user's overrides.
+while read -r v; do unset "$v"; done < <(compgen -e | grep '^OUTRIGGER_' || true)
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/outrigger-demo.XXXXXX")
+PIDS=() # every process we started and has not been stopped yet
+
+cleanup() {
+	local rc=$? i waited
+	trap - EXIT INT TERM
+	for i in "${!PIDS[@]}"; do
+		kill -TERM "${PIDS[$i]}" 2>/dev/null || true
+	done
+	for i in "${!PIDS[@]}"; do
+		waited=0
+		stop_wait "${PIDS[$i]}" 5 || waited=$?
+		((waited != 124)) || kill -KILL "${PIDS[$i]}" 2>/dev/null || true
+	done
+	if ((rc != 0)); then
+		echo >&2
+		echo "demo FAILED (exit $rc). Last lines of each log:" >&2
+		for f in "$TMP"/*.log; do
+			[[ -e $f ]] || continue
+			echo "--- $(basename "$f")" >&2
+			tail -n 15 "$f" >&2
+		done
+	fi
+	rm -rf "$TMP"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if [[ -t 1 ]]; then BOLD=$'\033[1m' PLAIN=$'\033[0m'; else BOLD="" PLAIN=""; fi
+step() { printf '\n%s== %s%s\n' "$BOLD" "$*" "$PLAIN"; }
+say() { printf '   %s\n' "$*"; }
+fail() {
+	echo "demo: $*" >&2
+	exit 1
+}
+
+# start NAME CMD...: runs CMD in the background, logging to $TMP/NAME.log.
+start() {
+	local name=$1
+	shift
+	"$@" >"$TMP/$name.log" 2>&1 &
+	LAST_PID=$!
+	PIDS+=("$LAST_PID")
+}
+
+# http_status HOST:PORT PATH: prints the status code of a GET, using bash's
+# /dev/tcp so that curl is not needed. Fails when nothing answers.
+http_status() {
+	local addr=$1 path=$2 line
+	{ exec 3<>"/dev/tcp/${addr%:*}/${addr##*:}"; } 2>/dev/null || return 1
+	printf 'GET %s HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n\r\n' "$path" "$addr" >&3 2>/dev/null || true
+	IFS= read -r -t 2 line <&3 || line=""
+	exec 3>&- 3<&-
+	[[ $line =~ ^HTTP/[0-9.]+\ ([0-9]{3}) ]] || return 1
+	printf '%s\n' "${BASH_REMATCH[1]}"
+}
+
+# wait_200 WHAT PID HOST:PORT PATH: polls until GET PATH answers 200, the
+# process dies, or START_TIMEOUT passes.
+wait_200() {
+	local what=$1 pid=$2 addr=$3 path=$4 code=""
+	local deadline=$((SECONDS + START_TIMEOUT))
+	while ((SECONDS < deadline)); do
+		code=$(http_status "$addr" "$path") || code=""
+		if [[ $code == 200 ]]; then
+			say "$what: GET http://$addr$path -> 200"
+			return 0
+		fi
+		kill -0 "$pid" 2>/dev/null || fail "$what exited before it was ready"
+		sleep 0.1 # poll interval
+	done
+	fail "$what: GET http://$addr$path was not 200 within ${START_TIMEOUT}s (last: ${code:-no answer})"
+}
+
+# stop_wait PID SECONDS: waits (after a signal was sent) for PID to exit and
+# returns its exit code; returns 124 if it is still running at the deadline.
+stop_wait() {
+	local pid=$1 deadline=$((SECONDS + $2)) rc=0
+	while kill -0 "$pid" 2>/dev/null; do
+		((SECONDS < deadline)) || return 124
+		sleep 0.05 # poll interval
+	done
+	wait "$pid" 2>/dev/null || rc=$?
+	return "$rc"
+}
+
+# stop NAME PID: SIGTERM, then require a clean exit 0.
+stop() {
+	local name=$1 pid=$2 rc=0
+	kill -TERM "$pid"
+	stop_wait "$pid" "$STOP_TIMEOUT" || rc=$?
+	((rc != 124)) || fail "$name did not exit within ${STOP_TIMEOUT}s of SIGTERM"
+	((rc == 0)) || fail "$name exited $rc after SIGTERM, want 0"
+	say "$name exited 0"
+	forget "$pid"
+}
+
+# forget PID: drops a process that has exited from the cleanup list.
+forget() {
+	local i
+	for i in "${!PIDS[@]}"; do
+		[[ ${PIDS[$i]} != "$1" ]] || unset 'PIDS[i]'
+	done
+}
+
+step "1. Pick five free loopback ports"
+mapfile -t PORTS < <("$BIN/demo-service" freeport -n 5)
+((${#PORTS[@]} == 5)) || fail "demo-service freeport printed ${#PORTS[*]} ports, want 5"
+P1=${PORTS[0]} P2=${PORTS[1]} P3=${PORTS[2]} ADMIN=127.0.0.1:${PORTS[3]} LISTEN=127.0.0.1:${PORTS[4]}
+say "instances on $P1 $P2 $P3, sidecar admin API on $ADMIN, upstream listener on $LISTEN"
+
+step "2. Start three instances of the payments service (the third adds 100ms to every request)"
+declare -A INSTANCE_PID
+for spec in "payments-1 $P1 0s" "payments-2 $P2 0s" "payments-3-slow $P3 100ms"; do
+	read -r name port latency <<<"$spec"
+	start "$name" "$BIN/demo-service" -name "$name" -listen "127.0.0.1:$port" -latency "$latency"
+	INSTANCE_PID[$name]=$LAST_PID
+	wait_200 "$name" "$LAST_PID" "127.0.0.1:$port" /health
+done
+
+step "3. Write the sidecar's config: one upstream, three static endpoints, least_conn"
+CONFIG=$TMP/outrigger.yaml
+cat >"$CONFIG" <<YAML
+service:
+  name: web
+admin:
+  listen: $ADMIN
+log:
+  level: info
+upstreams:
+  - name: payments
+    listen: $LISTEN
+    lb: least_conn
+    endpoints: ["127.0.0.1:$P1", "127.0.0.1:$P2", "127.0.0.1:$P3"]
+YAML
+sed 's/^/   | /' "$CONFIG"
+
+step "4. Check it: outrigger validate -c $CONFIG"
+"$BIN/outrigger" validate -c "$CONFIG" | sed 's/^/   /'
+
+step "5. Start the sidecar and wait until it is ready"
+start outrigger "$BIN/outrigger" run -c "$CONFIG"
+SIDECAR_PID=$LAST_PID
+wait_200 "outrigger" "$SIDECAR_PID" "$ADMIN" /ready
+
+step "6. Send 1500 requests through the sidecar (16 at a time): the app only knows http://$LISTEN"
+say "least_conn sends each request to the endpoint with the fewest requests in flight."
+say "payments-3-slow holds each request 100ms, so it is busy more often and gets a smaller share."
+echo
+"$BIN/demo-service" load -url "http://$LISTEN/pay" -requests 1500 -concurrency 16 -expect-status 200 | sed 's/^/   /'
+
+step "7. What the sidecar saw: outrigger status --admin $ADMIN"
+"$BIN/outrigger" status --admin "$ADMIN" | sed 's/^/   /'
+
+step "8. Stop the sidecar with SIGTERM (it drains in-flight requests and exits 0), then the instances"
+stop outrigger "$SIDECAR_PID"
+for name in payments-1 payments-2 payments-3-slow; do
+	stop "$name" "${INSTANCE_PID[$name]}"
+done
+
+step "Demo finished. Next: 'make test' runs the test suite; README.md explains the config."

@@ -1,0 +1,81 @@
+// Package admin serves the sidecar's admin API (SPEC.md "Admin API"):
+// liveness, readiness, metrics, the upstream table and the effective config.
+// It only reads state; nothing here is on the request path.
+package admin
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/outrigger-mesh/outrigger/sidecar/config"
+	"github.com/outrigger-mesh/outrigger/sidecar/upstream"
+)
+
+// State is what the admin API reads from the running sidecar. Its methods
+// are called concurrently from admin request goroutines.
+type State interface {
+	Upstreams() []*upstream.Upstream
+	Config() *config.Config
+	// Draining is true once shutdown has begun.
+	Draining() bool
+}
+
+// NewHandler returns the admin API's routes.
+func NewHandler(st State, metrics http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeText(w, http.StatusOK, "ok")
+	})
+	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, r *http.Request) {
+		serveReady(w, st)
+	})
+	mux.Handle("GET /metrics", metrics)
+	mux.HandleFunc("GET /upstreams", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, upstreamsView(st.Upstreams()))
+	})
+	mux.HandleFunc("GET /config", func(w http.ResponseWriter, r *http.Request) {
+		b, err := st.Config().JSON()
+		if err != nil {
+			writeText(w, http.StatusInternalServerError, "config: "+err.Error())
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(b)
+	})
+	return mux
+}
+
+// serveReady answers 200 once every upstream has its first discovery
+// result (or snapshot) and shutdown has not begun; else 503 with the names
+// still waiting, so an orchestrator's probe log says what is missing.
+func serveReady(w http.ResponseWriter, st State) {
+	if st.Draining() {
+		writeText(w, http.StatusServiceUnavailable, "draining")
+		return
+	}
+	var waiting []string
+	for _, u := range st.Upstreams() {
+		if !u.Ready() {
+			waiting = append(waiting, u.Name())
+		}
+	}
+	if len(waiting) > 0 {
+		writeText(w, http.StatusServiceUnavailable, "waiting for discovery: "+strings.Join(waiting, ", "))
+		return
+	}
+	writeText(w, http.StatusOK, "ready")
+}
+
+func writeText(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body + "\n"))
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

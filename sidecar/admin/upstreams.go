@@ -1,0 +1,81 @@
+package admin
+
+import (
+	"time"
+
+	"github.com/outrigger-mesh/outrigger/sidecar/upstream"
+)
+
+// UpstreamsResponse is the body of GET /upstreams; the JSON names are
+// SPEC.md's and users' scripts depend on them.
+type UpstreamsResponse struct {
+	Upstreams []UpstreamView `json:"upstreams"`
+}
+
+// UpstreamView is one upstream in GET /upstreams.
+type UpstreamView struct {
+	Name           string         `json:"name"`
+	Listen         string         `json:"listen"`
+	Protocol       string         `json:"protocol"`
+	LB             string         `json:"lb"`
+	Discovery      string         `json:"discovery"`
+	LastUpdate     string         `json:"last_update"`
+	Breaker        string         `json:"breaker"`
+	ActiveRequests int64          `json:"active_requests"`
+	Endpoints      []EndpointView `json:"endpoints"`
+}
+
+// EndpointView is one endpoint in GET /upstreams.
+type EndpointView struct {
+	Address        string `json:"address"`
+	ID             string `json:"id"`
+	Healthy        bool   `json:"healthy"`
+	Ejected        bool   `json:"ejected"`
+	EjectedUntil   string `json:"ejected_until"`
+	EjectionReason string `json:"ejection_reason"`
+	Ejections      int    `json:"ejections"`
+	ActiveRequests int64  `json:"active_requests"`
+	Requests       uint64 `json:"requests"`
+	Failures       uint64 `json:"failures"`
+}
+
+// rfc3339 formats t in UTC, "" for the zero time (SPEC.md).
+func rfc3339(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func upstreamsView(ups []*upstream.Upstream) UpstreamsResponse {
+	out := UpstreamsResponse{Upstreams: make([]UpstreamView, 0, len(ups))}
+	for _, u := range ups {
+		cfg := u.Config()
+		v := UpstreamView{
+			Name:           u.Name(),
+			Listen:         u.ListenAddr(),
+			Protocol:       cfg.Protocol,
+			LB:             cfg.LB,
+			Discovery:      u.DiscoveryKind(),
+			LastUpdate:     rfc3339(u.Stats().LastUpdate()),
+			Breaker:        "closed",
+			ActiveRequests: u.Stats().Active(),
+			Endpoints:      []EndpointView{},
+		}
+		if s := u.Snapshot(); s != nil {
+			for _, m := range s.Members {
+				e := m.Endpoint
+				v.Endpoints = append(v.Endpoints, EndpointView{
+					Address:        e.Address,
+					ID:             e.ID(),
+					Healthy:        m.Healthy,
+					ActiveRequests: e.Active(),
+					Requests:       e.Requests(),
+					Failures:       e.Failures(),
+				})
+			}
+		}
+		out.Upstreams = append(out.Upstreams, v)
+	}
+	return out
+}

@@ -1,0 +1,147 @@
+// Package config defines Outrigger's configuration schema (SPEC.md,
+// "Configuration"), loads it with viper from YAML, TOML or JSON, applies
+// environment overrides and defaults, and validates it. Config values are
+// plain data: runtime state lives in the objects built from them.
+package config
+
+import "time"
+
+// Config is the whole configuration file.
+type Config struct {
+	Service      Service       `mapstructure:"service" json:"service"`
+	Inbound      Inbound       `mapstructure:"inbound" json:"inbound"`
+	Consul       Consul        `mapstructure:"consul" json:"consul"`
+	Upstreams    []Upstream    `mapstructure:"upstreams" json:"upstreams"`
+	Tracing      Tracing       `mapstructure:"tracing" json:"tracing"`
+	Admin        Admin         `mapstructure:"admin" json:"admin"`
+	Log          Log           `mapstructure:"log" json:"log"`
+	DrainTimeout time.Duration `mapstructure:"drain_timeout" json:"drain_timeout"`
+
+	// File is the path the config was loaded from ("" when built in code).
+	File string `mapstructure:"-" json:"-"`
+}
+
+// Service is the local application this sidecar sits beside.
+type Service struct {
+	Name     string            `mapstructure:"name" json:"name"`
+	ID       string            `mapstructure:"id" json:"id"`
+	Address  string            `mapstructure:"address" json:"address"`
+	Port     int               `mapstructure:"port" json:"port"`
+	Tags     []string          `mapstructure:"tags" json:"tags"`
+	Meta     map[string]string `mapstructure:"meta" json:"meta"`
+	Register bool              `mapstructure:"register" json:"register"`
+	Check    Check             `mapstructure:"check" json:"check"`
+}
+
+// Check is the Consul health check registered with the service.
+type Check struct {
+	HTTP                    string        `mapstructure:"http" json:"http"`
+	Interval                time.Duration `mapstructure:"interval" json:"interval"`
+	Timeout                 time.Duration `mapstructure:"timeout" json:"timeout"`
+	DeregisterCriticalAfter time.Duration `mapstructure:"deregister_critical_after" json:"deregister_critical_after"`
+}
+
+// Inbound is the optional listener in front of the local application.
+type Inbound struct {
+	Listen string `mapstructure:"listen" json:"listen"`
+}
+
+// Consul says how to reach the Consul agent.
+type Consul struct {
+	Address      string        `mapstructure:"address" json:"address"`
+	Scheme       string        `mapstructure:"scheme" json:"scheme"`
+	Token        string        `mapstructure:"token" json:"token"`
+	Datacenter   string        `mapstructure:"datacenter" json:"datacenter"`
+	WaitTime     time.Duration `mapstructure:"wait_time" json:"wait_time"`
+	AllowStale   bool          `mapstructure:"allow_stale" json:"allow_stale"`
+	SnapshotFile string        `mapstructure:"snapshot_file" json:"snapshot_file"`
+}
+
+// Protocol values of Upstream.Protocol.
+const (
+	ProtocolHTTP  = "http"
+	ProtocolHTTP2 = "http2"
+	ProtocolTCP   = "tcp"
+)
+
+// Balancing policies of Upstream.LB.
+const (
+	LBLeastConn  = "least_conn"
+	LBRoundRobin = "round_robin"
+	LBRandom     = "random"
+	LBIPHash     = "ip_hash"
+	LBP2CEWMA    = "p2c_ewma"
+)
+
+// Upstream is one dependency the application calls through a local port.
+type Upstream struct {
+	Name               string         `mapstructure:"name" json:"name"`
+	Service            string         `mapstructure:"service" json:"service"`
+	Listen             string         `mapstructure:"listen" json:"listen"`
+	Protocol           string         `mapstructure:"protocol" json:"protocol"`
+	Tags               []string       `mapstructure:"tags" json:"tags"`
+	Datacenter         string         `mapstructure:"datacenter" json:"datacenter"`
+	Endpoints          []string       `mapstructure:"endpoints" json:"endpoints"`
+	LB                 string         `mapstructure:"lb" json:"lb"`
+	ConnectTimeout     time.Duration  `mapstructure:"connect_timeout" json:"connect_timeout"`
+	Timeout            time.Duration  `mapstructure:"timeout" json:"timeout"`
+	IdleTimeout        time.Duration  `mapstructure:"idle_timeout" json:"idle_timeout"`
+	MaxIdlePerEndpoint int            `mapstructure:"max_idle_per_endpoint" json:"max_idle_per_endpoint"`
+	Retries            Retries        `mapstructure:"retries" json:"retries"`
+	Outlier            Outlier        `mapstructure:"outlier" json:"outlier"`
+	CircuitBreaker     CircuitBreaker `mapstructure:"circuit_breaker" json:"circuit_breaker"`
+}
+
+// Retries says which failed requests are tried again.
+type Retries struct {
+	Attempts      int           `mapstructure:"attempts" json:"attempts"`
+	PerTryTimeout time.Duration `mapstructure:"per_try_timeout" json:"per_try_timeout"`
+	On            []string      `mapstructure:"on" json:"on"`
+	BudgetPercent float64       `mapstructure:"budget_percent" json:"budget_percent"`
+	MinPerSecond  int           `mapstructure:"min_per_second" json:"min_per_second"`
+}
+
+// Outlier configures passive outlier detection (per endpoint).
+type Outlier struct {
+	Enabled                      bool          `mapstructure:"enabled" json:"enabled"`
+	Interval                     time.Duration `mapstructure:"interval" json:"interval"`
+	Consecutive5xx               int           `mapstructure:"consecutive_5xx" json:"consecutive_5xx"`
+	ConsecutiveLocalFailure      int           `mapstructure:"consecutive_local_failure" json:"consecutive_local_failure"`
+	FailurePercentage            float64       `mapstructure:"failure_percentage" json:"failure_percentage"`
+	FailurePercentageMinRequests int           `mapstructure:"failure_percentage_min_requests" json:"failure_percentage_min_requests"`
+	BaseEjectionTime             time.Duration `mapstructure:"base_ejection_time" json:"base_ejection_time"`
+	MaxEjectionTime              time.Duration `mapstructure:"max_ejection_time" json:"max_ejection_time"`
+	MaxEjectionPercent           float64       `mapstructure:"max_ejection_percent" json:"max_ejection_percent"`
+}
+
+// CircuitBreaker configures the per-upstream breaker and concurrency cap.
+type CircuitBreaker struct {
+	MaxRequests      int           `mapstructure:"max_requests" json:"max_requests"`
+	FailureRatio     float64       `mapstructure:"failure_ratio" json:"failure_ratio"`
+	MinRequests      int           `mapstructure:"min_requests" json:"min_requests"`
+	Interval         time.Duration `mapstructure:"interval" json:"interval"`
+	OpenTimeout      time.Duration `mapstructure:"open_timeout" json:"open_timeout"`
+	HalfOpenRequests int           `mapstructure:"half_open_requests" json:"half_open_requests"`
+}
+
+// Tracing configures OpenTelemetry export.
+type Tracing struct {
+	Exporter    string   `mapstructure:"exporter" json:"exporter"`
+	Endpoint    string   `mapstructure:"endpoint" json:"endpoint"`
+	Protocol    string   `mapstructure:"protocol" json:"protocol"`
+	Insecure    bool     `mapstructure:"insecure" json:"insecure"`
+	SampleRatio float64  `mapstructure:"sample_ratio" json:"sample_ratio"`
+	Propagators []string `mapstructure:"propagators" json:"propagators"`
+}
+
+// Admin configures the admin API listener.
+type Admin struct {
+	Listen      string `mapstructure:"listen" json:"listen"`
+	AllowRemote bool   `mapstructure:"allow_remote" json:"allow_remote"`
+}
+
+// Log configures structured logging.
+type Log struct {
+	Level  string `mapstructure:"level" json:"level"`
+	Format string `mapstructure:"format" json:"format"`
+}

@@ -1,0 +1,51 @@
+package config
+
+import (
+	"fmt"
+	"math"
+)
+
+// Warnings explains settings of a valid config that cannot work the way the
+// user likely intends. They do not stop the sidecar (`outrigger validate`
+// exits 0), so each says what will happen instead. The order is fixed:
+// upstream by upstream, keys in schema order.
+func (c *Config) Warnings() []string {
+	var out []string
+	for i := range c.Upstreams {
+		out = append(out, c.Upstreams[i].warnings(index("upstreams", i))...)
+	}
+	return out
+}
+
+func (u *Upstream) warnings(path string) []string {
+	var out []string
+	add := func(key, format string, args ...any) {
+		out = append(out, path+"."+key+": "+fmt.Sprintf(format, args...))
+	}
+
+	r := &u.Retries
+	if r.Attempts > 0 && len(r.On) == 0 {
+		add("retries.on", "empty, so the %d retry attempt(s) never happen; list the failures to retry or set attempts: 0", r.Attempts)
+	}
+	// timeout covers the whole request, retries included: a per-try
+	// timeout as long as it can never cut a try short.
+	if r.PerTryTimeout > 0 && u.Timeout > 0 && r.PerTryTimeout >= u.Timeout {
+		add("retries.per_try_timeout", "%s is not shorter than timeout (%s), so the per-try timeout never fires first", r.PerTryTimeout, u.Timeout)
+	}
+
+	o := &u.Outlier
+	if o.Enabled {
+		if o.Consecutive5xx == 0 && o.ConsecutiveLocalFailure == 0 && o.FailurePercentage == 0 {
+			add("outlier.enabled", "true, but consecutive_5xx, consecutive_local_failure and failure_percentage are all 0, so nothing is ever ejected")
+		}
+		// The runtime always lets one of two or more endpoints be ejected,
+		// whatever the percentage; a percentage too small to eject a whole
+		// endpoint therefore does not mean what it says. Only static
+		// endpoints are countable here; Consul's count is known at run time.
+		n := len(u.Endpoints)
+		if n >= 2 && math.Floor(o.MaxEjectionPercent*float64(n)/100) == 0 {
+			add("outlier.max_ejection_percent", "%s%% of %d endpoints ejects none; at least one host is always ejectable", showFloat(o.MaxEjectionPercent), n)
+		}
+	}
+	return out
+}

@@ -1,0 +1,60 @@
+package config
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestWarnings(t *testing.T) {
+	tests := []struct {
+		name  string
+		lines []string
+		want  []string
+	}{
+		{"defaults warn of nothing", nil, nil},
+		{"max ejection percent too small", []string{"endpoints: ['a:1', 'b:1', 'c:1']", "outlier: {max_ejection_percent: 10}"},
+			[]string{"upstreams[0].outlier.max_ejection_percent: 10% of 3 endpoints ejects none; at least one host is always ejectable"}},
+		{"fractional percent", []string{"endpoints: ['a:1', 'b:1']", "outlier: {max_ejection_percent: 40.5}"},
+			[]string{"upstreams[0].outlier.max_ejection_percent: 40.5% of 2 endpoints ejects none; at least one host is always ejectable"}},
+		{"percent that ejects one", []string{"endpoints: ['a:1', 'b:1']", "outlier: {max_ejection_percent: 50}"}, nil},
+		{"a single endpoint is never ejected", []string{"endpoints: ['a:1']", "outlier: {max_ejection_percent: 10}"}, nil},
+		{"consul endpoints are not countable", []string{"outlier: {max_ejection_percent: 10}"}, nil},
+		{"disabled outlier", []string{"endpoints: ['a:1', 'b:1', 'c:1']", "outlier: {enabled: false, max_ejection_percent: 10}"}, nil},
+		{"no detector", []string{"outlier: {consecutive_5xx: 0, consecutive_local_failure: 0}"},
+			[]string{"upstreams[0].outlier.enabled: true, but consecutive_5xx, consecutive_local_failure and failure_percentage are all 0, so nothing is ever ejected"}},
+		{"per-try timeout not shorter", []string{"timeout: 5s", "retries: {per_try_timeout: 5s}"},
+			[]string{"upstreams[0].retries.per_try_timeout: 5s is not shorter than timeout (5s), so the per-try timeout never fires first"}},
+		{"per-try timeout without overall timeout", []string{"timeout: 0s", "retries: {per_try_timeout: 5s}"}, nil},
+		{"retries with nothing to retry", []string{"retries: {attempts: 2, on: []}"},
+			[]string{"upstreams[0].retries.on: empty, so the 2 retry attempt(s) never happen; list the failures to retry or set attempts: 0"}},
+		{"retries disabled", []string{"retries: {attempts: 0, on: []}"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, warnings := mustParse(t, withUpstream(tt.lines...))
+			if !slices.Equal(warnings, tt.want) {
+				t.Errorf("Parse warnings:\n%q\nwant:\n%q", warnings, tt.want)
+			}
+			if got := cfg.Warnings(); !slices.Equal(got, tt.want) {
+				t.Errorf("Warnings():\n%q\nwant:\n%q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestWarningsOrder checks that warnings come upstream by upstream, and the
+// environment's after the config's.
+func TestWarningsOrder(t *testing.T) {
+	src := withUpstream("timeout: 1s", "retries: {per_try_timeout: 2s, on: []}") +
+		"  - {name: b, listen: '127.0.0.1:9002', endpoints: ['a:1', 'b:1', 'c:1'], outlier: {max_ejection_percent: 1}}\n"
+	_, warnings := mustParse(t, src, "OUTRIGGER_X=1")
+	want := []string{
+		"upstreams[0].retries.on: empty, so the 1 retry attempt(s) never happen; list the failures to retry or set attempts: 0",
+		"upstreams[0].retries.per_try_timeout: 2s is not shorter than timeout (1s), so the per-try timeout never fires first",
+		"upstreams[1].outlier.max_ejection_percent: 1% of 3 endpoints ejects none; at least one host is always ejectable",
+		"OUTRIGGER_X: no config key matches this variable; ignored",
+	}
+	if !slices.Equal(warnings, want) {
+		t.Errorf("warnings:\n%q\nwant:\n%q", warnings, want)
+	}
+}

@@ -1,0 +1,226 @@
+package h1
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"time"
+)
+
+const (
+	bufSize = 4 << 10
+	// lingerTimeout and lingerBytes bound the lingering close: after the
+	// last response we half-close and read what the client still sends,
+	// so that unread input does not make the kernel answer with a RST
+	// that destroys the response before the client reads it.
+	lingerTimeout = 500 * time.Millisecond
+	lingerBytes   = 256 << 10
+)
+
+// conn is one accepted connection. serve runs on its own goroutine and
+// owns everything here except state (guarded by Server.mu) and what
+// connReader guards.
+type conn struct {
+	s          *Server
+	rwc        net.Conn
+	remoteAddr string
+	ctx        context.Context // parent of request contexts
+	cr         *connReader
+	br         *bufio.Reader
+	bw         *bufio.Writer
+	rbw        *bufio.Writer // response body buffer, before framing
+	scratch    []byte        // head bytes, reused
+	keys       []string      // header keys for sorting, reused
+	hijacked   bool
+	state      connState // guarded by s.mu
+}
+
+func newConn(s *Server, rwc net.Conn) *conn {
+	c := &conn{s: s, rwc: rwc, remoteAddr: rwc.RemoteAddr().String()}
+	c.ctx = context.WithValue(s.baseCtx, http.LocalAddrContextKey, rwc.LocalAddr())
+	c.cr = newConnReader(rwc)
+	c.br = bufio.NewReaderSize(c.cr, bufSize)
+	c.bw = bufio.NewWriterSize(rwc, bufSize)
+	return c
+}
+
+func (c *conn) serve() {
+	defer func() {
+		if !c.hijacked {
+			c.s.untrack(c)
+		}
+	}()
+	for {
+		if !c.awaitRequest() {
+			c.rwc.Close()
+			return
+		}
+		req, b, err := readRequest(c.br, c.s.maxHeaderBytes(), &c.scratch)
+		if err != nil {
+			var re *RequestError
+			if errors.As(err, &re) {
+				c.reject(re)
+				return
+			}
+			// EOF, a truncated head or ReadHeaderTimeout: nothing to say.
+			c.rwc.Close()
+			return
+		}
+		c.rwc.SetReadDeadline(time.Time{}) // the proxy bounds the handler
+		switch c.serveRequest(req, b) {
+		case keepAlive:
+		case closeConn:
+			c.bw.Flush()
+			c.rwc.Close()
+			return
+		case lingerConn:
+			c.lingerClose()
+			return
+		case abandon:
+			return
+		}
+	}
+}
+
+// awaitRequest waits for the first byte of the next request under
+// IdleTimeout, then arms ReadHeaderTimeout for the rest of the head. It
+// returns false if the connection should close instead.
+func (c *conn) awaitRequest() bool {
+	if c.br.Buffered() == 0 && !c.cr.pendingByte() {
+		if !c.s.setState(c, stateIdle) {
+			return false
+		}
+		c.rwc.SetReadDeadline(time.Now().Add(c.s.idleTimeout()))
+		if _, err := c.br.Peek(1); err != nil {
+			return false
+		}
+	}
+	if !c.s.setState(c, stateActive) {
+		return false
+	}
+	c.rwc.SetReadDeadline(time.Now().Add(c.s.readHeaderTimeout()))
+	return true
+}
+
+type outcome int
+
+const (
+	keepAlive  outcome = iota
+	closeConn          // response done, nothing unread: just close
+	lingerConn         // response done, client input unread: lingerClose
+	abandon            // hijacked or already closed
+)
+
+func (c *conn) serveRequest(req *http.Request, b *body) outcome {
+	ctx, cancel := context.WithCancel(c.ctx)
+	defer cancel()
+	req = req.WithContext(ctx)
+	req.RemoteAddr = c.remoteAddr
+	w := newResponse(c, req, b)
+
+	c.cr.beginRequest(cancel)
+	if b == nil {
+		c.cr.startBackgroundRead()
+	} else {
+		b.onEOF = c.cr.startBackgroundRead
+		if b.expectContinue {
+			b.onFirstRead = w.sendContinue
+		}
+	}
+
+	if !c.runHandler(w, req) {
+		// Panic: whatever was committed goes out, the rest is cut off so
+		// the client sees a broken response rather than a short one. A
+		// hijacked connection belongs to the handler's code: leave it.
+		if !c.hijacked {
+			c.cr.endRequest()
+			c.bw.Flush()
+			c.rwc.Close()
+		}
+		return abandon
+	}
+	if c.hijacked {
+		return abandon
+	}
+	w.disableContinue()
+	if b != nil && b.failed.Load() && !w.wroteHeader {
+		// The body was malformed and the handler said nothing: answer
+		// for it.
+		var re *RequestError
+		if errors.As(b.readErr(), &re) {
+			c.cr.endRequest()
+			c.reject(re)
+			return abandon
+		}
+	}
+	w.finish()
+	c.cr.endRequest()
+	if w.closeAfter || c.cr.failed() || w.continuePending() {
+		// (With a 100 Continue pending the client may never send the
+		// body, so it is not drained.)
+		return c.closeOutcome(b)
+	}
+	if b != nil {
+		// The deadline bounds the drain, and a Read the handler leaked
+		// past its return, which drainAndClose waits for.
+		c.rwc.SetReadDeadline(time.Now().Add(c.s.readHeaderTimeout()))
+		ok := b.drainAndClose()
+		c.rwc.SetReadDeadline(time.Time{})
+		if !ok {
+			return lingerConn
+		}
+	}
+	return keepAlive
+}
+
+// closeOutcome says how to close after a response: with a lingering close
+// if client input is known to be unread (as net/http, which lingers only
+// then), else at once.
+func (c *conn) closeOutcome(b *body) outcome {
+	if (b != nil && !b.eof.Load()) || c.br.Buffered() > 0 || c.cr.pendingByte() {
+		return lingerConn
+	}
+	return closeConn
+}
+
+// runHandler calls the handler and reports whether it returned normally.
+func (c *conn) runHandler(w *response, req *http.Request) (ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			ok = false
+			if p != http.ErrAbortHandler {
+				c.s.lg.Error("h1: panic serving request", "remote", c.remoteAddr,
+					"panic", p, "stack", string(debug.Stack()))
+			}
+		}
+	}()
+	c.s.handler().ServeHTTP(w, req)
+	return true
+}
+
+// reject answers a request the codec refused and closes the connection.
+func (c *conn) reject(re *RequestError) {
+	c.s.rejected(c, re)
+	c.rwc.SetWriteDeadline(time.Now().Add(c.s.readHeaderTimeout()))
+	if writeReject(c.bw, re) != nil {
+		c.rwc.Close()
+		return
+	}
+	c.lingerClose()
+}
+
+// lingerClose flushes, half-closes, discards what the client still sends
+// for a bounded time, then closes (RFC 9112 §9.6).
+func (c *conn) lingerClose() {
+	if c.bw.Flush() == nil {
+		if cw, ok := c.rwc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+			c.rwc.SetReadDeadline(time.Now().Add(lingerTimeout))
+			io.CopyN(io.Discard, c.rwc, lingerBytes)
+		}
+	}
+	c.rwc.Close()
+}

@@ -1,0 +1,155 @@
+package h1
+
+import (
+	"context"
+	"net"
+	"sync"
+	"time"
+)
+
+// connReader sits between the connection and its bufio.Reader. While a
+// handler runs and the request body has been fully read, it keeps one
+// background 1-byte Read pending on the connection (as net/http does) so a
+// client that goes away cancels the request context; a byte that arrives
+// instead (the next pipelined request) is kept and returned by the next Read.
+//
+// Read is called by whoever reads through the bufio.Reader (the connection's
+// goroutine, or a body reader on a handler's goroutine); the other methods by
+// the connection's goroutine or from a body's EOF hook. All state is guarded
+// by mu; cond signals the end of a pending read.
+type connReader struct {
+	conn net.Conn
+
+	mu        sync.Mutex
+	cond      sync.Cond
+	inRead    bool // a Read or background read is on the connection
+	bgEnabled bool // background reads allowed (a handler is running)
+	aborted   bool // abortPendingLocked expired the background read
+	hasByte   bool
+	byteBuf   [1]byte
+	err       error              // error seen by the background read, returned next
+	cancel    context.CancelFunc // the running request's context
+}
+
+func newConnReader(c net.Conn) *connReader {
+	cr := &connReader{conn: c}
+	cr.cond.L = &cr.mu
+	return cr
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+func (cr *connReader) Read(p []byte) (int, error) {
+	cr.mu.Lock()
+	for cr.inRead {
+		// Only reachable if a handler misuses the body; wait rather than
+		// race on the connection.
+		cr.cond.Wait()
+	}
+	if len(p) == 0 {
+		cr.mu.Unlock()
+		return 0, nil
+	}
+	if cr.hasByte {
+		p[0] = cr.byteBuf[0]
+		cr.hasByte = false
+		cr.mu.Unlock()
+		return 1, nil
+	}
+	if err := cr.err; err != nil {
+		cr.mu.Unlock()
+		return 0, err
+	}
+	cr.inRead = true
+	cr.mu.Unlock()
+
+	n, err := cr.conn.Read(p)
+
+	cr.mu.Lock()
+	cr.inRead = false
+	if err != nil && cr.cancel != nil {
+		cr.cancel() // the client is gone or the body read failed
+	}
+	cr.mu.Unlock()
+	cr.cond.Broadcast()
+	return n, err
+}
+
+// pendingByte reports whether a byte read in the background awaits.
+func (cr *connReader) pendingByte() bool {
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	return cr.hasByte
+}
+
+// failed reports whether a background read saw the connection fail.
+func (cr *connReader) failed() bool {
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	return cr.err != nil
+}
+
+// beginRequest allows background reads until endRequest; a background read
+// that fails calls cancel.
+func (cr *connReader) beginRequest(cancel context.CancelFunc) {
+	cr.mu.Lock()
+	cr.bgEnabled = true
+	cr.aborted = false
+	cr.cancel = cancel
+	cr.mu.Unlock()
+}
+
+// endRequest stops background reads and waits until none is pending. Only
+// then may the caller set read deadlines on the connection.
+func (cr *connReader) endRequest() {
+	cr.mu.Lock()
+	cr.bgEnabled = false
+	cr.cancel = nil
+	cr.abortPendingLocked()
+	cr.mu.Unlock()
+}
+
+// startBackgroundRead is called once the request body is fully read (or
+// there is none).
+func (cr *connReader) startBackgroundRead() {
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	if !cr.bgEnabled || cr.inRead || cr.hasByte || cr.err != nil {
+		return
+	}
+	cr.inRead = true
+	cr.conn.SetReadDeadline(time.Time{})
+	go cr.backgroundRead()
+}
+
+func (cr *connReader) backgroundRead() {
+	n, err := cr.conn.Read(cr.byteBuf[:])
+	cr.mu.Lock()
+	if n == 1 {
+		cr.hasByte = true
+	}
+	if ne, ok := err.(net.Error); ok && ne.Timeout() && cr.aborted {
+		// Our own abortPendingLocked; nothing happened on the wire.
+	} else if err != nil {
+		cr.err = err
+		if cr.cancel != nil {
+			cr.cancel()
+		}
+	}
+	cr.aborted = false
+	cr.inRead = false
+	cr.mu.Unlock()
+	cr.cond.Broadcast()
+}
+
+func (cr *connReader) abortPendingLocked() {
+	if !cr.inRead {
+		return
+	}
+	cr.aborted = true
+	cr.conn.SetReadDeadline(aLongTimeAgo)
+	for cr.inRead {
+		cr.cond.Wait()
+	}
+	cr.conn.SetReadDeadline(time.Time{})
+}

@@ -1,0 +1,130 @@
+// Package metrics exposes the sidecar's counters in Prometheus format under
+// the names of SPEC.md. Nothing here runs on the request path: the request
+// path bumps atomics in the upstream and endpoint state, and this collector
+// reads them at scrape time, so serving a request never takes the lock a
+// registry's metric vector would.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/outrigger-mesh/outrigger/sidecar/localreply"
+	"github.com/outrigger-mesh/outrigger/sidecar/upstream"
+)
+
+var (
+	descRequests = prometheus.NewDesc("outrigger_upstream_requests_total",
+		"Requests finished per upstream endpoint, by the status the client got for the attempt.",
+		[]string{"upstream", "endpoint", "code"}, nil)
+	descDuration = prometheus.NewDesc("outrigger_upstream_request_duration_seconds",
+		"Time from receiving a request to finishing its response, all tries included.",
+		[]string{"upstream"}, nil)
+	descActive = prometheus.NewDesc("outrigger_upstream_active_requests",
+		"Requests in flight on the upstream's listener.",
+		[]string{"upstream"}, nil)
+	descEndpoints = prometheus.NewDesc("outrigger_upstream_endpoints",
+		"Endpoints of the upstream by state: healthy (discovery says passing and not ejected) or ejected.",
+		[]string{"upstream", "state"}, nil)
+	descLocalReplies = prometheus.NewDesc("outrigger_local_replies_total",
+		"Responses the sidecar gave itself instead of an upstream, by reason.",
+		[]string{"upstream", "reason"}, nil)
+	descRetries = prometheus.NewDesc("outrigger_retries_total",
+		"Retries sent to the upstream.",
+		[]string{"upstream"}, nil)
+	descDiscoveryUpdates = prometheus.NewDesc("outrigger_discovery_updates_total",
+		"Endpoint sets delivered by discovery.",
+		[]string{"upstream"}, nil)
+	descDiscoveryErrors = prometheus.NewDesc("outrigger_discovery_errors_total",
+		"Failed discovery attempts (the last known endpoints stay in use).",
+		[]string{"upstream"}, nil)
+	descDiscoveryLast = prometheus.NewDesc("outrigger_discovery_last_update_timestamp_seconds",
+		"Unix time of the last endpoint set delivered by discovery (0 before the first).",
+		[]string{"upstream"}, nil)
+)
+
+// Collector reads the current upstreams at every scrape.
+type Collector struct {
+	upstreams func() []*upstream.Upstream
+}
+
+var _ prometheus.Collector = (*Collector)(nil)
+
+// NewCollector returns a collector over the upstreams that list returns;
+// list is called once per scrape and must be safe to call concurrently.
+func NewCollector(list func() []*upstream.Upstream) *Collector {
+	return &Collector{upstreams: list}
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descRequests, descDuration, descActive, descEndpoints,
+		descLocalReplies, descRetries, descDiscoveryUpdates, descDiscoveryErrors, descDiscoveryLast} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	for _, u := range c.upstreams() {
+		name := u.Name()
+		st := u.Stats()
+		gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+		}
+		counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+		}
+
+		count, sum, buckets := st.Duration.Snapshot()
+		ch <- prometheus.MustNewConstHistogram(descDuration, count, sum, buckets, name)
+		gauge(descActive, float64(st.Active()), name)
+		for r := range localreply.NumReasons {
+			reason := localreply.Reason(r)
+			counter(descLocalReplies, st.LocalReplies(reason), name, reason.String())
+		}
+		counter(descRetries, st.Retries(), name)
+		counter(descDiscoveryUpdates, st.DiscoveryUpdates(), name)
+		counter(descDiscoveryErrors, st.DiscoveryErrors(), name)
+		var last float64
+		if t := st.LastUpdate(); !t.IsZero() {
+			last = float64(t.UnixNano()) / 1e9
+		}
+		gauge(descDiscoveryLast, last, name)
+
+		healthy, ejected := 0, 0
+		if s := u.Snapshot(); s != nil {
+			for _, m := range s.Members {
+				if m.Healthy {
+					healthy++
+				}
+				m.Endpoint.EachCode(func(code int, n uint64) {
+					counter(descRequests, n, name, m.Endpoint.Address, strconv.Itoa(code))
+				})
+			}
+		}
+		gauge(descEndpoints, float64(healthy), name, "healthy")
+		gauge(descEndpoints, float64(ejected), name, "ejected")
+	}
+}
+
+// Handler serves /metrics: the sidecar's metrics plus the Go runtime and
+// process ones (memory, CPU, file descriptors), from a registry of its own
+// (no package-level default registry).
+func Handler(c *Collector) (http.Handler, error) {
+	reg := prometheus.NewRegistry()
+	for _, col := range []prometheus.Collector{
+		c,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	} {
+		if err := reg.Register(col); err != nil {
+			return nil, err
+		}
+	}
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}), nil
+}

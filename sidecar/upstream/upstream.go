@@ -1,0 +1,187 @@
+// Package upstream is the runtime side of one configured upstream: its
+// current endpoint snapshot, the balancing policy, and the counters the
+// admin API and metrics read. Discovery publishes new snapshots with Update;
+// requests read them with Pick, lock-free (STYLE.md 2).
+package upstream
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/outrigger-mesh/outrigger/discovery"
+	"github.com/outrigger-mesh/outrigger/sidecar/balancer"
+	"github.com/outrigger-mesh/outrigger/sidecar/config"
+)
+
+// Member is one endpoint as a snapshot sees it.
+type Member struct {
+	Endpoint *balancer.Endpoint
+	// Healthy is the discovery source's verdict.
+	Healthy bool
+}
+
+// Snapshot is an immutable view of an upstream's endpoints. A new one is
+// built for every change and swapped in whole.
+type Snapshot struct {
+	// Members lists every endpoint discovery reported, in its order.
+	Members []Member
+	// Pickable are the endpoints a request may go to.
+	Pickable []*balancer.Endpoint
+	// Updated is when discovery last delivered a set.
+	Updated time.Time
+}
+
+// Options are the injectable parts of an Upstream; zero values mean the
+// real clock and randomness.
+type Options struct {
+	Now           func() time.Time
+	Rand          balancer.Rand
+	DiscoveryKind string // "static" or "consul"
+}
+
+// Upstream is one upstream's runtime state. Pick and Lease.Done are called
+// from request goroutines concurrently and never block; Update is called by
+// the upstream's discovery goroutine; readers (admin, metrics) call Snapshot.
+type Upstream struct {
+	cfg    config.Upstream
+	policy balancer.Policy
+	now    func() time.Time
+	kind   string
+	stats  Stats
+
+	snap   atomic.Pointer[Snapshot] // nil until the first discovery result
+	listen atomic.Pointer[string]   // the bound listener address
+
+	mu     sync.Mutex // serialises Update; never taken on the request path
+	byAddr map[string]*tracked
+	gen    uint64
+}
+
+// tracked is an endpoint with the generation of the update that last
+// reported it, so Update can find departed endpoints without allocating.
+type tracked struct {
+	ep   *balancer.Endpoint
+	seen uint64
+}
+
+// New builds the runtime for cfg; cfg must be valid.
+func New(cfg config.Upstream, opts Options) (*Upstream, error) {
+	policy, err := balancer.New(cfg.LB, opts.Rand)
+	if err != nil {
+		return nil, err
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Upstream{
+		cfg:    cfg,
+		policy: policy,
+		now:    now,
+		kind:   opts.DiscoveryKind,
+		stats:  newStats(),
+		byAddr: make(map[string]*tracked),
+	}, nil
+}
+
+// Name is the upstream's configured name.
+func (u *Upstream) Name() string { return u.cfg.Name }
+
+// Config is the configuration the upstream was built from.
+func (u *Upstream) Config() config.Upstream { return u.cfg }
+
+// DiscoveryKind names the source of endpoints ("static", "consul").
+func (u *Upstream) DiscoveryKind() string { return u.kind }
+
+// ListenAddr is the address the upstream's listener is bound to (the
+// configured one, with the real port when it was 0), "" before binding.
+func (u *Upstream) ListenAddr() string {
+	if p := u.listen.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// SetListenAddr records the bound listener address.
+func (u *Upstream) SetListenAddr(addr string) { u.listen.Store(&addr) }
+
+// Stats are the upstream's counters.
+func (u *Upstream) Stats() *Stats { return &u.stats }
+
+// Snapshot is the current endpoint view, nil before the first update.
+func (u *Upstream) Snapshot() *Snapshot { return u.snap.Load() }
+
+// Ready reports whether discovery has delivered a first set.
+func (u *Upstream) Ready() bool { return u.snap.Load() != nil }
+
+// Update publishes a complete instance set from discovery. Endpoints whose
+// address stays keep their state object (active count, latency, counters);
+// only new addresses get a new one.
+func (u *Upstream) Update(instances []discovery.Instance) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.gen++
+	members := make([]Member, 0, len(instances))
+	pickable := make([]*balancer.Endpoint, 0, len(instances))
+	for _, in := range instances {
+		t := u.byAddr[in.Address]
+		if t == nil {
+			t = &tracked{ep: balancer.NewEndpoint(in.Address, in.ID)}
+			u.byAddr[in.Address] = t
+		} else if t.seen == u.gen {
+			continue // the same address twice in one set: count it once
+		} else {
+			t.ep.SetID(in.ID)
+		}
+		t.seen = u.gen
+		members = append(members, Member{Endpoint: t.ep, Healthy: in.Healthy})
+		if in.Healthy {
+			pickable = append(pickable, t.ep)
+		}
+	}
+	for addr, t := range u.byAddr {
+		if t.seen != u.gen {
+			delete(u.byAddr, addr)
+		}
+	}
+	now := u.now()
+	u.snap.Store(&Snapshot{Members: members, Pickable: pickable, Updated: now})
+	u.stats.discoveryUpdates.Add(1)
+	u.stats.lastUpdate.Store(now.UnixNano())
+}
+
+// DiscoveryError counts a failed discovery attempt; the snapshot stays.
+func (u *Upstream) DiscoveryError() { u.stats.discoveryErrors.Add(1) }
+
+// Lease is one request's hold on an endpoint. It is a value, not a closure,
+// so picking allocates nothing. Every Lease from Pick must be Done once.
+type Lease struct {
+	ep    *balancer.Endpoint
+	up    *Upstream
+	start time.Time
+}
+
+// Pick chooses an endpoint for a request from the current snapshot and marks
+// the request active on it. ok is false when there is no endpoint to use.
+// key identifies the client for ip_hash.
+func (u *Upstream) Pick(key string) (l Lease, ok bool) {
+	s := u.snap.Load()
+	if s == nil || len(s.Pickable) == 0 {
+		return Lease{}, false
+	}
+	e := u.policy.Pick(s.Pickable, key)
+	e.Begin()
+	return Lease{ep: e, up: u, start: u.now()}, true
+}
+
+// Endpoint is the endpoint the lease holds.
+func (l Lease) Endpoint() *balancer.Endpoint { return l.ep }
+
+// Done finishes the attempt: status is what it produced (the upstream's
+// status or the local reply's), failed whether it counts against the
+// endpoint. Later issues hang the outlier detector here.
+func (l Lease) Done(status int, failed bool) {
+	now := l.up.now()
+	l.ep.Finish(status, failed, int64(now.Sub(l.start)), now.UnixNano())
+}
