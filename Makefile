@@ -1,11 +1,20 @@
 # Outrigger's build. Plain GNU make; the only tool it needs is Go.
 #
-#   make demo    build, then run the three-instance demo (deploy/demo/demo.sh)
-#   make test    vet, gofmt check, and every test with the race detector
+#   make demo    build (bin/consul too), then run the three-instance demo with Consul (deploy/demo/demo.sh)
+#   make test    bin/consul, then vet, gofmt check, and every test with the race detector
 #   make bench   benchmarks
 #   make fuzz    a short run of every Fuzz target
 #   make build   bin/outrigger and bin/demo-service
+#   make tools   bin/consul, a real Consul agent built from source (see below)
 #   make clean   remove bin/ and test leftovers
+#
+# Consul: the demo and the integration tests run a real Consul dev agent on
+# loopback. They find it at <repo>/bin/consul (the tests locate it from the
+# module root, the directory of go.mod, and fail with "run `make tools`"
+# when it is missing). It is built from source with the versions pinned in
+# deploy/tools/consul (its own module, so Consul's dependencies stay out of
+# ours): the first build takes about 5 minutes, and it is rebuilt only when
+# bin/consul is missing or deploy/tools/consul/go.mod or go.sum changes.
 
 GO       ?= go
 FUZZTIME ?= 20s
@@ -13,7 +22,12 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 COMMIT   ?= $(shell git rev-parse --verify -q HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: all build demo test vet fmt-check bench fuzz clean
+# The Consul build ignores the caller's GOFLAGS (e.g. -mod=vendor, which
+# the tools module cannot use) and any go.work, and uses the module as
+# committed: -mod=readonly never edits its go.mod or go.sum.
+CONSUL_GOFLAGS := -mod=readonly -buildvcs=false
+
+.PHONY: all build tools demo test vet fmt-check bench fuzz clean
 
 all: build
 
@@ -21,10 +35,20 @@ build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/outrigger ./cmd/outrigger
 	$(GO) build -o bin/demo-service ./cmd/demo-service
 
-demo: build
+tools: bin/consul
+
+# Built to a temporary name and renamed, so an interrupted build never
+# leaves a bin/consul that looks up to date.
+bin/consul: deploy/tools/consul/go.mod deploy/tools/consul/go.sum
+	@mkdir -p bin
+	@echo "building bin/consul from deploy/tools/consul (the first build takes about 5 minutes)"
+	GOFLAGS='$(CONSUL_GOFLAGS)' GOWORK=off $(GO) build -C deploy/tools/consul -o '$(CURDIR)/bin/consul.tmp' github.com/hashicorp/consul
+	mv -f bin/consul.tmp bin/consul
+
+demo: build bin/consul
 	bash deploy/demo/demo.sh
 
-test: vet fmt-check
+test: bin/consul vet fmt-check
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 vet:

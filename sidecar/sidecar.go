@@ -34,6 +34,9 @@ type Sidecar struct {
 	admin    *http.Server
 	adminLn  net.Listener
 	draining atomic.Bool
+
+	consulDeps *consulDeps // nil until an upstream needs Consul
+	registrar  *registrar  // nil unless service.register
 }
 
 // route is one upstream with its listener, server and discovery source.
@@ -54,6 +57,9 @@ func New(cfg *config.Config, log *slog.Logger) (_ *Sidecar, err error) {
 			s.closeListeners()
 		}
 	}()
+	if cfg.Inbound.Listen != "" {
+		return nil, fmt.Errorf("inbound.listen: the inbound listener is not supported by this build yet")
+	}
 	for i, uc := range cfg.Upstreams {
 		r, err := s.newRoute(i, uc)
 		if err != nil {
@@ -70,6 +76,13 @@ func New(cfg *config.Config, log *slog.Logger) (_ *Sidecar, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin.listen: %w", err)
 	}
+	if cfg.Service.Register {
+		d, err := s.consul()
+		if err != nil {
+			return nil, err
+		}
+		s.registrar = &registrar{agent: d.client.Agent(), reg: s.registration(), log: log, registered: make(chan struct{})}
+	}
 	s.admin = &http.Server{
 		Handler:           admin.NewHandler(s, mh),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -83,14 +96,13 @@ func (s *Sidecar) newRoute(i int, uc config.Upstream) (*route, error) {
 	if uc.Protocol != config.ProtocolHTTP {
 		return nil, fmt.Errorf("%s.protocol: %q is not supported by this build yet; use http", key, uc.Protocol)
 	}
+	var source discovery.Source = discovery.NewStatic(uc.Endpoints)
 	if len(uc.Endpoints) == 0 {
-		// Consul discovery fills this case in; until then the upstream is
-		// served with no endpoints (every request gets the local reply
-		// no_healthy_upstream), and the log says why.
-		s.log.Warn("upstream has no static endpoints and this build has no Consul discovery; requests get no_healthy_upstream",
-			"upstream", uc.Name, "key", key+".endpoints")
+		var err error
+		if source, err = s.consulSource(uc); err != nil {
+			return nil, fmt.Errorf("%s: %w", key, err)
+		}
 	}
-	source := discovery.NewStatic(uc.Endpoints)
 	up, err := upstream.New(uc, upstream.Options{DiscoveryKind: source.Kind()})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", key, err)
@@ -139,11 +151,18 @@ func (s *Sidecar) AdminAddr() string { return s.adminLn.Addr().String() }
 func (s *Sidecar) Run(ctx context.Context) error {
 	discCtx, stopDiscovery := context.WithCancel(context.Background())
 	var discWG sync.WaitGroup
+	if s.registrar != nil {
+		discWG.Add(1)
+		go func() {
+			defer discWG.Done()
+			s.registrar.run(discCtx)
+		}()
+	}
 	for _, r := range s.routes {
 		discWG.Add(1)
 		go func() {
 			defer discWG.Done()
-			r.source.Run(discCtx, r.up.Update, func(err error) { r.up.DiscoveryError() })
+			r.source.Run(discCtx, r.up.Update, func(error) { r.up.DiscoveryError() })
 		}()
 	}
 
@@ -170,9 +189,14 @@ func (s *Sidecar) Run(ctx context.Context) error {
 	case runErr = <-failed:
 		s.log.Error("listener failed; shutting down", "error", runErr)
 	}
-	s.drain()
+	// Peers stop sending first: stop registering, deregister, then drain.
+	s.draining.Store(true)
 	stopDiscovery()
 	discWG.Wait()
+	if s.registrar != nil {
+		s.registrar.deregister()
+	}
+	s.drain()
 	return runErr
 }
 
@@ -180,7 +204,6 @@ func (s *Sidecar) Run(ctx context.Context) error {
 // requests up to drain_timeout; the admin API stays up until the end so
 // probes can watch /ready say "draining".
 func (s *Sidecar) drain() {
-	s.draining.Store(true)
 	start := time.Now()
 	s.log.Info("draining", "timeout", s.cfg.DrainTimeout.String())
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)

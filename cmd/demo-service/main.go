@@ -1,13 +1,18 @@
 // Command demo-service is a small HTTP backend for trying Outrigger out, plus
-// two helpers for scripts:
+// helpers for scripts:
 //
 //	demo-service -name NAME [-listen ADDR] [-latency D] [-error-rate R] [-error-status CODE]
+//	             [-consul ADDR -service NAME [-tags a,b]]
 //	demo-service load -url URL [-requests N] [-concurrency C] [-timeout D] [-deadline D] [-json]
 //	demo-service freeport [-n K]
+//	demo-service consul-wait -consul ADDR -service NAME -passing N [-timeout D]
+//	demo-service upstreams -admin ADDR -upstream NAME [-want N] [-timeout D]
 //
 // The server answers GET /health with 200 "ok" and every other request with a
 // JSON echo naming the instance, so a load run can tell which instance served
-// each request. It uses only the standard library.
+// each request. With -consul it registers itself in Consul (ID = -name, with
+// an HTTP check on /health) and deregisters on SIGINT/SIGTERM before it stops
+// serving. It uses only the standard library, Consul's HTTP API included.
 package main
 
 import (
@@ -30,13 +35,20 @@ const (
 
 const usage = `usage:
   demo-service -name NAME [-listen ADDR] [-latency D] [-error-rate R] [-error-status CODE]
-      serve the demo backend until SIGINT/SIGTERM
+      serve the demo backend until SIGINT/SIGTERM;
+      with -consul ADDR -service NAME [-tags a,b]: register in Consul on start
+      (ID NAME, HTTP check on /health every 1s) and deregister on SIGINT/SIGTERM
   demo-service load -url URL [-requests N] [-concurrency C] [-timeout D] [-deadline D] [-json]
       send N requests with C workers and report the share per instance
   demo-service freeport [-n K]
       print K free loopback TCP ports, one per line
+  demo-service consul-wait -consul ADDR -service NAME -passing N [-timeout D]
+      wait until Consul lists exactly N passing instances of NAME
+  demo-service upstreams -admin ADDR -upstream NAME [-want N] [-timeout D]
+      print how many endpoints the sidecar has for upstream NAME
+      (with -want: wait until it is N)
 
-Run "demo-service [load|freeport] -h" for the flags of each.
+Run "demo-service [load|freeport|consul-wait|upstreams] -h" for the flags of each.
 `
 
 func main() {
@@ -54,6 +66,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return runLoad(ctx, args[1:], stdout, stderr)
 		case "freeport":
 			return runFreeport(args[1:], stdout, stderr)
+		case "consul-wait":
+			return runConsulWait(ctx, args[1:], stdout, stderr)
+		case "upstreams":
+			return runUpstreams(ctx, args[1:], stdout, stderr)
 		case "serve":
 			return runServe(ctx, args[1:], stdout, stderr)
 		case "help", "-h", "-help", "--help":

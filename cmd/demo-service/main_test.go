@@ -35,6 +35,18 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"load", "-url", "http://x", "-timeout", "0s"}, "-timeout must be > 0"},
 		{[]string{"load", "-url", "http://x", "-deadline", "-1s"}, "-deadline must be > 0"},
 		{[]string{"freeport", "-n", "0"}, "-n must be 1.."},
+		{[]string{"-name", "a", "-consul", "127.0.0.1:8500"}, "-service is required with -consul"},
+		{[]string{"-name", "a", "-consul", "nope", "-service", "s"}, `-consul "nope": must be host:port`},
+		{[]string{"-name", "a", "-service", "s"}, "-service and -tags only make sense with -consul"},
+		{[]string{"-name", "a", "-tags", "x"}, "-service and -tags only make sense with -consul"},
+		{[]string{"consul-wait"}, "-consul is required"},
+		{[]string{"consul-wait", "-consul", "127.0.0.1:8500"}, "-service is required"},
+		{[]string{"consul-wait", "-consul", "127.0.0.1:8500", "-service", "s"}, "-passing is required"},
+		{[]string{"consul-wait", "-consul", "127.0.0.1:8500", "-service", "s", "-passing", "1", "-timeout", "0s"}, "-timeout must be > 0"},
+		{[]string{"upstreams"}, "-admin is required"},
+		{[]string{"upstreams", "-admin", "x"}, `-admin "x": must be host:port`},
+		{[]string{"upstreams", "-admin", "127.0.0.1:1"}, "-upstream is required"},
+		{[]string{"upstreams", "-admin", "127.0.0.1:1", "-upstream", "u", "-want", "-2"}, "-want must be >= 0"},
 	}
 	for _, tt := range tests {
 		var out, errOut bytes.Buffer

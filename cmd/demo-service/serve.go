@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -23,6 +24,9 @@ type serveFlags struct {
 	latency     time.Duration
 	errorRate   float64
 	errorStatus int
+	consul      string   // Consul HTTP address; empty: do not register
+	service     string   // Consul service name (with consul)
+	tags        []string // Consul tags (with consul)
 }
 
 // parseServeFlags parses and checks the server's flags, reporting every
@@ -36,6 +40,9 @@ func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
 	fs.DurationVar(&f.latency, "latency", 0, "delay added to every non-health request")
 	fs.Float64Var(&f.errorRate, "error-rate", 0, "fraction (0..1) of non-health requests answered with -error-status")
 	fs.IntVar(&f.errorStatus, "error-status", http.StatusServiceUnavailable, "status of injected errors")
+	fs.StringVar(&f.consul, "consul", "", "Consul HTTP address (host:port): register as -service on start (ID -name, HTTP check on /health), deregister on SIGINT/SIGTERM")
+	fs.StringVar(&f.service, "service", "", "Consul service name to register as (required with -consul)")
+	tags := fs.String("tags", "", "comma-separated Consul tags (with -consul)")
 	if err := fs.Parse(args); err != nil {
 		return f, errReported{err} // the flag package has printed it with the usage
 	}
@@ -58,10 +65,28 @@ func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
 	if f.errorStatus < 100 || f.errorStatus > 599 {
 		errs = append(errs, fmt.Errorf("-error-status must be an HTTP status (100..599), got %d", f.errorStatus))
 	}
+	for _, t := range strings.Split(*tags, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			f.tags = append(f.tags, t)
+		}
+	}
+	if f.consul != "" {
+		if _, err := consulBaseURL(f.consul); err != nil {
+			errs = append(errs, fmt.Errorf("-consul %w", err))
+		}
+		if f.service == "" {
+			errs = append(errs, errors.New("-service is required with -consul"))
+		}
+	} else if f.service != "" || len(f.tags) > 0 {
+		errs = append(errs, errors.New("-service and -tags only make sense with -consul"))
+	}
 	return f, errors.Join(errs...)
 }
 
 // runServe serves the demo backend until ctx is cancelled, then drains.
+// With -consul it registers itself once it is serving and, when ctx ends,
+// deregisters before it stops serving, so that nobody is sent to an instance
+// that is going away.
 func runServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 	f, err := parseServeFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -92,11 +117,41 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("listening", "addr", b.listen, "latency", f.latency, "error_rate", f.errorRate)
 
-	select {
-	case err := <-served:
-		log.Error("server stopped", "err", err)
-		return exitFailure
-	case <-ctx.Done():
+	code := exitOK
+	var consul *consulClient // set while the instance is (or may be) registered
+	registered := false      // known to be registered, so deregistering must work
+	if f.consul != "" {
+		consul, _ = newConsulClient(f.consul) // checked by the flag parser
+		err := registerSelf(ctx, consul, f, b.listen, log)
+		switch {
+		case err == nil:
+			registered = true
+		case ctx.Err() == nil:
+			log.Error("cannot register in Consul", "consul", f.consul, "err", err)
+			consul, code = nil, exitFailure
+		}
+		// When a signal cut the registration short it may have reached
+		// the agent all the same, so it is undone below either way.
+	}
+	if code == exitOK {
+		select {
+		case err := <-served:
+			log.Error("server stopped", "err", err)
+			code = exitFailure
+		case <-ctx.Done():
+		}
+	}
+	if consul != nil {
+		// A fresh context: ctx has ended, and the deregistration must go out.
+		switch err := consul.deregister(context.Background(), f.name); {
+		case err == nil:
+			log.Info("deregistered from Consul", "id", f.name)
+		case registered:
+			log.Error("cannot deregister from Consul", "consul", f.consul, "err", err)
+			code = exitFailure
+		default: // probably never registered
+			log.Warn("deregistration after an interrupted registration failed", "consul", f.consul, "err", err)
+		}
 	}
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
@@ -105,5 +160,18 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 		log.Error("shutdown incomplete", "err", err)
 		return exitFailure
 	}
-	return exitOK
+	return code
+}
+
+// registerSelf registers the instance listening on listenAddr as f.service.
+func registerSelf(ctx context.Context, consul *consulClient, f serveFlags, listenAddr string, log *slog.Logger) error {
+	reg, err := newRegistration(f.name, f.service, f.tags, listenAddr)
+	if err != nil {
+		return err
+	}
+	if err := consul.register(ctx, reg); err != nil {
+		return err
+	}
+	log.Info("registered in Consul", "service", f.service, "id", f.name, "check", reg.Check.HTTP, "tags", strings.Join(f.tags, ","))
+	return nil
 }

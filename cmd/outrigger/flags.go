@@ -4,6 +4,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+
+	"github.com/outrigger-mesh/outrigger/sidecar/config"
 )
 
 // newFlagSet returns a flag set that reports errors to stderr and does not
@@ -25,4 +27,21 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	return nil
+}
+
+// loadConfigFlags parses `-c FILE` for run and validate and loads the file.
+// A usage or config problem has already been printed to stderr when ok is
+// false; the exit code is then exitUsage either way.
+func loadConfigFlags(name string, args []string, stderr io.Writer) (cfg *config.Config, warnings []string, ok bool) {
+	fs := newFlagSet(name, stderr)
+	file := fs.String("c", "", "config file (default $OUTRIGGER_CONFIG, then ./outrigger.yaml)")
+	if parseFlags(fs, args) != nil {
+		return nil, nil, false
+	}
+	cfg, warnings, err := config.Load(config.ResolvePath(*file))
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return nil, nil, false
+	}
+	return cfg, warnings, true
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"os/signal"
@@ -14,14 +13,8 @@ import (
 
 // runCmd runs the sidecar until SIGINT or SIGTERM, then drains.
 func runCmd(args []string, stderr io.Writer) int {
-	fs := newFlagSet("run", stderr)
-	file := fs.String("c", "", "config file (default $OUTRIGGER_CONFIG, then ./outrigger.yaml)")
-	if parseFlags(fs, args) != nil {
-		return exitUsage
-	}
-	cfg, warnings, err := config.Load(config.ResolvePath(*file))
-	if err != nil {
-		fmt.Fprintln(stderr, err)
+	cfg, warnings, ok := loadConfigFlags("run", args, stderr)
+	if !ok {
 		return exitUsage
 	}
 	log := newLogger(cfg.Log, stderr)

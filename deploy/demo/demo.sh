@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Outrigger demo: three instances of a "payments" service, one of them slow,
-# behind one sidecar that balances by least connections. Run it with
-# `make demo` (which builds bin/ first). It needs only bash and the two
-# binaries: no curl, no Docker, no Consul (the endpoints are static).
+# Outrigger demo: a Consul dev agent, three instances of a "payments"
+# service that register themselves in it (one of them slow), and one sidecar
+# that finds them in Consul and balances by least connections. Then one
+# instance goes away and the sidecar stops sending it traffic. Run it with
+# `make demo` (which builds bin/ first, bin/consul included). It needs only
+# bash and the three binaries: no curl, no jq, no Docker.
 #
 # Everything listens on 127.0.0.1 on free ports, lives in a temp dir, and is
 # stopped and removed when the script exits, whether it succeeds or not.
@@ -13,15 +15,16 @@ BIN=$ROOT/bin
 START_TIMEOUT=20 # seconds to wait for each process to become ready
 STOP_TIMEOUT=30  # seconds to wait for each process to exit after SIGTERM
 
-for b in outrigger demo-service; do
+for b in outrigger demo-service consul; do
 	if [[ ! -x $BIN/$b ]]; then
-		echo "demo: $BIN/$b is missing; run 'make demo' (or 'make build' first)" >&2
+		echo "demo: $BIN/$b is missing; run 'make demo' (or 'make build tools' first)" >&2
 		exit 1
 	fi
 done
 
-# The demo's config must be the one in force: drop the user's overrides.
-while read -r v; do unset "$v"; done < <(compgen -e | grep '^OUTRIGGER_' || true)
+# The demo's config must be the one in force: drop the user's overrides
+# (the sidecar honours CONSUL_HTTP_ADDR and CONSUL_HTTP_TOKEN too).
+while read -r v; do unset "$v"; done < <(compgen -e | grep -E '^(OUTRIGGER|CONSUL)_' || true)
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/outrigger-demo.XXXXXX")
 PIDS=() # every process we started and has not been stopped yet
@@ -82,6 +85,36 @@ http_status() {
 	printf '%s\n' "${BASH_REMATCH[1]}"
 }
 
+# http_body HOST:PORT PATH: prints the body of a GET that answers 200, like
+# http_status. Fails when nothing answers or the status is not 200.
+http_body() {
+	local addr=$1 path=$2 resp=""
+	{ exec 3<>"/dev/tcp/${addr%:*}/${addr##*:}"; } 2>/dev/null || return 1
+	printf 'GET %s HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n\r\n' "$path" "$addr" >&3 2>/dev/null || true
+	IFS= read -r -d '' -t 2 resp <&3 || true # reads up to EOF (or 2s)
+	exec 3>&- 3<&-
+	[[ $resp =~ ^HTTP/[0-9.]+\ 200 ]] || return 1
+	printf '%s\n' "${resp#*$'\r\n\r\n'}"
+}
+
+# wait_leader PID HOST:PORT: polls Consul's /v1/status/leader until it names
+# a leader ("127.0.0.1:8300" rather than ""), the agent dies, or
+# START_TIMEOUT passes.
+wait_leader() {
+	local pid=$1 addr=$2 body=""
+	local deadline=$((SECONDS + START_TIMEOUT))
+	while ((SECONDS < deadline)); do
+		body=$(http_body "$addr" /v1/status/leader) || body=""
+		if [[ $body =~ ^\"[^\"]+\" ]]; then
+			say "consul: leader $body"
+			return 0
+		fi
+		kill -0 "$pid" 2>/dev/null || fail "consul exited before it had a leader"
+		sleep 0.1 # poll interval
+	done
+	fail "consul had no leader within ${START_TIMEOUT}s (last: ${body:-no answer})"
+}
+
 # wait_200 WHAT PID HOST:PORT PATH: polls until GET PATH answers 200, the
 # process dies, or START_TIMEOUT passes.
 wait_200() {
@@ -111,14 +144,14 @@ stop_wait() {
 	return "$rc"
 }
 
-# stop NAME PID: SIGTERM, then require a clean exit 0.
+# stop NAME PID [WANT]: SIGTERM, then require exit code WANT (default 0).
 stop() {
-	local name=$1 pid=$2 rc=0
+	local name=$1 pid=$2 want=${3:-0} rc=0
 	kill -TERM "$pid"
 	stop_wait "$pid" "$STOP_TIMEOUT" || rc=$?
 	((rc != 124)) || fail "$name did not exit within ${STOP_TIMEOUT}s of SIGTERM"
-	((rc == 0)) || fail "$name exited $rc after SIGTERM, want 0"
-	say "$name exited 0"
+	((rc == want)) || fail "$name exited $rc after SIGTERM, want $want"
+	say "$name exited $rc"
 	forget "$pid"
 }
 
@@ -130,22 +163,35 @@ forget() {
 	done
 }
 
-step "1. Pick five free loopback ports"
-mapfile -t PORTS < <("$BIN/demo-service" freeport -n 5)
-((${#PORTS[@]} == 5)) || fail "demo-service freeport printed ${#PORTS[*]} ports, want 5"
+step "1. Pick nine free loopback ports"
+mapfile -t PORTS < <("$BIN/demo-service" freeport -n 9)
+((${#PORTS[@]} == 9)) || fail "demo-service freeport printed ${#PORTS[*]} ports, want 9"
 P1=${PORTS[0]} P2=${PORTS[1]} P3=${PORTS[2]} ADMIN=127.0.0.1:${PORTS[3]} LISTEN=127.0.0.1:${PORTS[4]}
+CONSUL=127.0.0.1:${PORTS[5]}
 say "instances on $P1 $P2 $P3, sidecar admin API on $ADMIN, upstream listener on $LISTEN"
+say "Consul HTTP API on $CONSUL (serf LAN ${PORTS[6]}, serf WAN ${PORTS[7]}, server RPC ${PORTS[8]})"
 
-step "2. Start three instances of the payments service (the third adds 100ms to every request)"
+step "2. Start a Consul dev agent (in memory, loopback only) and wait for its leader"
+start consul "$BIN/consul" agent -dev -bind 127.0.0.1 -client 127.0.0.1 \
+	-http-port "${PORTS[5]}" -dns-port -1 -grpc-port -1 -grpc-tls-port -1 \
+	-serf-lan-port "${PORTS[6]}" -serf-wan-port "${PORTS[7]}" -server-port "${PORTS[8]}" \
+	-log-level warn
+CONSUL_PID=$LAST_PID
+wait_leader "$CONSUL_PID" "$CONSUL"
+
+step "3. Start three instances of the payments service; each registers itself in Consul with an HTTP check"
+say "(the third adds 100ms to every request)"
 declare -A INSTANCE_PID
 for spec in "payments-1 $P1 0s" "payments-2 $P2 0s" "payments-3-slow $P3 100ms"; do
 	read -r name port latency <<<"$spec"
-	start "$name" "$BIN/demo-service" -name "$name" -listen "127.0.0.1:$port" -latency "$latency"
+	start "$name" "$BIN/demo-service" -name "$name" -listen "127.0.0.1:$port" -latency "$latency" \
+		-consul "$CONSUL" -service payments
 	INSTANCE_PID[$name]=$LAST_PID
 	wait_200 "$name" "$LAST_PID" "127.0.0.1:$port" /health
 done
+"$BIN/demo-service" consul-wait -consul "$CONSUL" -service payments -passing 3 -timeout "${START_TIMEOUT}s" | sed 's/^/   /'
 
-step "3. Write the sidecar's config: one upstream, three static endpoints, least_conn"
+step "4. Write the sidecar's config: one upstream with no endpoints, so they come from Consul; least_conn"
 CONFIG=$TMP/outrigger.yaml
 cat >"$CONFIG" <<YAML
 service:
@@ -154,35 +200,62 @@ admin:
   listen: $ADMIN
 log:
   level: info
+consul:
+  address: $CONSUL
+  wait_time: 30s
 upstreams:
-  - name: payments
+  - name: payments # Consul service "payments" (the default: the upstream's name)
     listen: $LISTEN
     lb: least_conn
-    endpoints: ["127.0.0.1:$P1", "127.0.0.1:$P2", "127.0.0.1:$P3"]
 YAML
 sed 's/^/   | /' "$CONFIG"
 
-step "4. Check it: outrigger validate -c $CONFIG"
+step "5. Check it: outrigger validate -c $CONFIG"
 "$BIN/outrigger" validate -c "$CONFIG" | sed 's/^/   /'
 
-step "5. Start the sidecar and wait until it is ready"
+step "6. Start the sidecar and wait until it is ready (it has the first answer from Consul)"
 start outrigger "$BIN/outrigger" run -c "$CONFIG"
 SIDECAR_PID=$LAST_PID
 wait_200 "outrigger" "$SIDECAR_PID" "$ADMIN" /ready
+n=$("$BIN/demo-service" upstreams -admin "$ADMIN" -upstream payments -want 3 -timeout "${START_TIMEOUT}s") ||
+	fail "the sidecar did not list the 3 payments instances from Consul within ${START_TIMEOUT}s"
+say "GET http://$ADMIN/upstreams: payments has $n endpoints, from Consul"
 
-step "6. Send 1500 requests through the sidecar (16 at a time): the app only knows http://$LISTEN"
+step "7. Send 1500 requests through the sidecar (16 at a time): the app only knows http://$LISTEN"
 say "least_conn sends each request to the endpoint with the fewest requests in flight."
 say "payments-3-slow holds each request 100ms, so it is busy more often and gets a smaller share."
 echo
 "$BIN/demo-service" load -url "http://$LISTEN/pay" -requests 1500 -concurrency 16 -expect-status 200 | sed 's/^/   /'
 
-step "7. What the sidecar saw: outrigger status --admin $ADMIN"
+step "8. What the sidecar saw: outrigger status --admin $ADMIN"
 "$BIN/outrigger" status --admin "$ADMIN" | sed 's/^/   /'
 
-step "8. Stop the sidecar with SIGTERM (it drains in-flight requests and exits 0), then the instances"
+step "9. Deregister payments-2: SIGTERM makes it deregister from Consul, then stop"
+stop payments-2 "${INSTANCE_PID[payments-2]}"
+n=$("$BIN/demo-service" upstreams -admin "$ADMIN" -upstream payments -want 2 -timeout "${START_TIMEOUT}s") ||
+	fail "the sidecar still had payments-2 ${START_TIMEOUT}s after it deregistered"
+say "GET http://$ADMIN/upstreams: payments has $n endpoints now"
+say "Another 600 requests: payments-2 gets 0%, so it is not in the table."
+echo
+LOAD2=$TMP/load-after-deregister.txt
+if ! "$BIN/demo-service" load -url "http://$LISTEN/pay" -requests 600 -concurrency 16 -expect-status 200 >"$LOAD2"; then
+	sed 's/^/   /' "$LOAD2"
+	fail "the load run after payments-2 deregistered failed"
+fi
+sed 's/^/   /' "$LOAD2"
+if grep -q '^ *payments-2 ' "$LOAD2"; then
+	fail "payments-2 still got requests after it deregistered"
+fi
+echo
+"$BIN/outrigger" status --admin "$ADMIN" | sed 's/^/   /'
+
+step "10. Stop the sidecar with SIGTERM (it drains in-flight requests and exits 0), then the rest"
 stop outrigger "$SIDECAR_PID"
-for name in payments-1 payments-2 payments-3-slow; do
+for name in payments-1 payments-3-slow; do
 	stop "$name" "${INSTANCE_PID[$name]}"
 done
+# A Consul server exits 1 on SIGTERM by design: it shuts down without
+# leaving the cluster (leave_on_terminate is off for servers).
+stop consul "$CONSUL_PID" 1
 
 step "Demo finished. Next: 'make test' runs the test suite; README.md explains the config."

@@ -12,14 +12,7 @@ import (
 // SIGTERM while 50 slow requests are in flight: every one of them completes
 // with 200, and the process exits 0.
 func TestSigtermDrainsInFlightRequests(t *testing.T) {
-	release := make(chan struct{})
-	slow := newInstance(t, "slow", 0)
-	slow.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		slow.active.Add(1)
-		defer slow.active.Add(-1)
-		<-release
-		io.WriteString(w, "done")
-	})
+	slow, release := newGatedInstance(t)
 	p := startSidecar(t, upstreamYAML("least_conn", "30s", slow.addr()))
 
 	const n = 50

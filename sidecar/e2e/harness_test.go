@@ -31,7 +31,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "outrigger")
-	build := exec.Command("go", "build", "-o", binary, "github.com/outrigger-mesh/outrigger/cmd/outrigger")
+	args := []string{"build", "-o", binary}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "github.com/outrigger-mesh/outrigger/cmd/outrigger")...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building outrigger:", err)
@@ -83,17 +87,19 @@ func startSidecar(t *testing.T, yaml string) *sidecarProc {
 	}
 	cmd := exec.Command(binary, "run", "-c", file)
 	cmd.Env = append(os.Environ(), "OUTRIGGER_LOG_FORMAT=json", "OUTRIGGER_LOG_LEVEL=info")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	// An io.Pipe rather than StderrPipe: Wait then returns only after every
+	// byte was copied in, so no log line (a race report at exit) is lost.
+	stderr, stderrW := io.Pipe()
+	cmd.Stderr = stderrW
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	p := &sidecarProc{t: t, cmd: cmd, listen: map[string]string{}, logs: &logBuffer{}, exited: make(chan struct{})}
 	found := make(chan struct{}, 64)
 	var mu sync.Mutex
+	scanned := make(chan struct{})
 	go func() {
+		defer close(scanned)
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
@@ -111,11 +117,17 @@ func startSidecar(t *testing.T, yaml string) *sidecarProc {
 				p.admin = rec.Addr
 			}
 			mu.Unlock()
-			found <- struct{}{}
+			select {
+			case found <- struct{}{}:
+			default: // nobody is waiting for start-up any more
+			}
 		}
+		io.Copy(io.Discard, stderr)
 	}()
 	go func() {
 		p.err = cmd.Wait()
+		stderrW.Close()
+		<-scanned
 		close(p.exited)
 	}()
 	t.Cleanup(func() {
@@ -124,6 +136,9 @@ func startSidecar(t *testing.T, yaml string) *sidecarProc {
 		default:
 			cmd.Process.Kill()
 			<-p.exited
+		}
+		if strings.Contains(p.logs.String(), "WARNING: DATA RACE") {
+			t.Errorf("the race detector reported a data race in outrigger")
 		}
 		if t.Failed() {
 			t.Logf("outrigger log:\n%s", p.logs)
@@ -239,6 +254,21 @@ func newInstance(t *testing.T, name string, delay time.Duration) *instance {
 	}))
 	t.Cleanup(in.srv.Close)
 	return in
+}
+
+// newGatedInstance starts a backend that holds every request until
+// release is closed, then answers "done"; active counts the held ones.
+func newGatedInstance(t *testing.T) (in *instance, release chan struct{}) {
+	t.Helper()
+	release = make(chan struct{})
+	in = newInstance(t, "gated", 0)
+	in.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		in.active.Add(1)
+		defer in.active.Add(-1)
+		<-release
+		io.WriteString(w, "done")
+	})
+	return in, release
 }
 
 // closedAddr is a loopback address with nothing listening.

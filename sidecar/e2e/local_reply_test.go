@@ -25,11 +25,14 @@ func TestLocalRepliesEndToEnd(t *testing.T) {
 	})
 	hungSrv := serve(t, hung)
 	busySrv := serve(t, busy)
+	consul := startConsul(t) // "empty" is discovered there and has no instances
 
 	p := startSidecar(t, `service:
   name: web
 admin:
   listen: 127.0.0.1:0
+consul:
+  address: `+consul.addr()+`
 upstreams:
   - name: stopped
     listen: 127.0.0.1:0
@@ -45,6 +48,10 @@ upstreams:
     listen: 127.0.0.1:0
     endpoints: ["`+busySrv+`"]
 `)
+	waitFor(t, 5*time.Second, func() bool {
+		status, _, _ := getBodyNoFail("http://" + p.admin + "/ready")
+		return status == 200
+	}, "the empty upstream's first (empty) discovery result")
 	cases := []struct {
 		upstream string
 		status   int

@@ -1,0 +1,204 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+)
+
+// scriptedHealth answers ServiceMultipleTags from a script. It stands in
+// for Consul only in these unit tests, for what a real agent cannot be made
+// to do on demand (an index going backwards or to 0); the integration tests
+// in sidecar/e2e run a real agent.
+type scriptedHealth struct {
+	steps   []step
+	calls   []api.QueryOptions
+	cancel  context.CancelFunc
+	service string
+	tags    []string
+}
+
+type step struct {
+	index   uint64
+	entries []*api.ServiceEntry
+	err     error
+}
+
+func (s *scriptedHealth) ServiceMultipleTags(service string, tags []string, passing bool, q *api.QueryOptions) ([]*api.ServiceEntry, *api.QueryMeta, error) {
+	s.service, s.tags = service, tags
+	s.calls = append(s.calls, *q)
+	if !passing {
+		panic("the watch must ask for passing instances only")
+	}
+	if len(s.calls) > len(s.steps) {
+		s.cancel()
+		return nil, nil, q.Context().Err()
+	}
+	st := s.steps[len(s.calls)-1]
+	if st.err != nil {
+		return nil, nil, st.err
+	}
+	return st.entries, &api.QueryMeta{LastIndex: st.index}, nil
+}
+
+func entry(id, addr, nodeAddr string, port int) *api.ServiceEntry {
+	return &api.ServiceEntry{
+		Node:    &api.Node{Address: nodeAddr},
+		Service: &api.AgentService{ID: id, Address: addr, Port: port},
+	}
+}
+
+// runScript runs a watch over steps and returns what it delivered, the
+// errors it reported and the sleeps it asked for.
+func runScript(t *testing.T, steps []step, seed []Instance) (h *scriptedHealth, sets [][]Instance, errs []error, sleeps []time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h = &scriptedHealth{steps: steps, cancel: cancel}
+	now := time.Unix(1700000000, 0)
+	c := NewConsul(h, ConsulOptions{
+		Service: "payments", Tags: []string{"v2"}, WaitTime: 5 * time.Minute, AllowStale: true, Seed: seed,
+		Sleep: func(ctx context.Context, d time.Duration) bool { sleeps = append(sleeps, d); return ctx.Err() == nil },
+		Rand:  func(n int64) int64 { return n - 1 }, // the most jitter: deterministic
+		Now:   func() time.Time { return now },
+	})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Run(ctx, func(in []Instance) { sets = append(sets, in) }, func(err error) { errs = append(errs, err) })
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("watch did not stop after its script")
+	}
+	return h, sets, errs, sleeps
+}
+
+func waitIndexes(h *scriptedHealth) []uint64 {
+	out := make([]uint64, len(h.calls))
+	for i, q := range h.calls {
+		out[i] = q.WaitIndex
+	}
+	return out
+}
+
+func TestConsulWatchIndexRules(t *testing.T) {
+	a := entry("a", "10.0.0.1", "node", 80)
+	b := entry("b", "", "10.0.0.9", 81) // no service address: the node's
+	h, sets, errs, _ := runScript(t, []step{
+		{index: 10, entries: []*api.ServiceEntry{b, a}},
+		{index: 10, entries: []*api.ServiceEntry{a, b}}, // unchanged index: skipped
+		{index: 12, entries: []*api.ServiceEntry{b, a}}, // new index, same set: dropped
+		{index: 13, entries: []*api.ServiceEntry{a}},    // a change: delivered
+		{index: 5, entries: []*api.ServiceEntry{a, b}},  // backwards: reset, delivered
+		{index: 0, entries: []*api.ServiceEntry{a, b}},  // 0: never wait on 0
+		{index: 20, entries: []*api.ServiceEntry{a, b}},
+	}, nil)
+	if len(errs) != 0 {
+		t.Fatalf("errors: %v", errs)
+	}
+	want := [][]Instance{
+		{{Address: "10.0.0.1:80", ID: "a", Healthy: true}, {Address: "10.0.0.9:81", ID: "b", Healthy: true}},
+		{{Address: "10.0.0.1:80", ID: "a", Healthy: true}},
+		{{Address: "10.0.0.1:80", ID: "a", Healthy: true}, {Address: "10.0.0.9:81", ID: "b", Healthy: true}},
+	}
+	if !slices.EqualFunc(sets, want, slices.Equal) {
+		t.Fatalf("delivered %v\nwant      %v", sets, want)
+	}
+	// Each query waits on the index of the previous answer; after the index
+	// went backwards (5 < 13) it is reset to 0 and then raised to 1, and so
+	// is an answer of 0.
+	if got, want := waitIndexes(h), []uint64{0, 10, 10, 12, 13, 1, 1, 20}; !slices.Equal(got, want) {
+		t.Fatalf("wait indexes %v, want %v", got, want)
+	}
+	q := h.calls[0]
+	if h.service != "payments" || !slices.Equal(h.tags, []string{"v2"}) || !q.AllowStale {
+		t.Fatalf("query: service %q tags %v stale %v", h.service, h.tags, q.AllowStale)
+	}
+	if w := q.WaitTime; w != 5*time.Minute-(5*time.Minute/16)+1 {
+		t.Fatalf("wait time %v, want jittered below 5m", w)
+	}
+}
+
+func TestConsulWatchBacksOffAndSeeds(t *testing.T) {
+	boom := errors.New("connection refused")
+	seed := []Instance{{Address: "10.0.0.7:80", ID: "seeded", Healthy: true}}
+	steps := make([]step, 0, 12)
+	for range 10 {
+		steps = append(steps, step{err: boom})
+	}
+	steps = append(steps, step{index: 3, entries: []*api.ServiceEntry{entry("a", "10.0.0.1", "", 80)}})
+	h, sets, errs, sleeps := runScript(t, steps, seed)
+	if len(errs) != 10 {
+		t.Fatalf("%d errors reported, want 10", len(errs))
+	}
+	if len(sets) != 2 || sets[0][0].ID != "seeded" || sets[1][0].ID != "a" {
+		t.Fatalf("delivered %v: want the seed, then Consul's set", sets)
+	}
+	// Backoff with Rand at its maximum: base·2^(n-1), capped at 10 s.
+	wantSleeps := []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second,
+		4 * time.Second, 8 * time.Second, 10 * time.Second, 10 * time.Second, 10 * time.Second, 10 * time.Second}
+	if !slices.Equal(sleeps[:10], wantSleeps) {
+		t.Fatalf("backoff %v, want %v", sleeps[:10], wantSleeps)
+	}
+	for _, q := range h.calls[:11] {
+		if q.WaitIndex != 0 {
+			t.Fatalf("wait index %d before any answer", q.WaitIndex)
+		}
+	}
+}
+
+func TestConsulWatchKeepsLastSetOnErrors(t *testing.T) {
+	a := entry("a", "10.0.0.1", "", 80)
+	h, sets, errs, _ := runScript(t, []step{
+		{index: 40, entries: []*api.ServiceEntry{a}},
+		{err: errors.New("down")},
+		{err: errors.New("down")},
+		{index: 4, entries: []*api.ServiceEntry{a}}, // a restarted agent: lower index, same set
+	}, []Instance{{Address: "9.9.9.9:1"}})
+	if len(errs) != 2 || len(sets) != 1 {
+		t.Fatalf("sets %v errs %v: an outage must deliver nothing (no empty set, no seed after a real result)", sets, errs)
+	}
+	// After an error the watch re-reads at index 0 rather than blocking on
+	// an index the next agent may never reach.
+	if got, want := waitIndexes(h)[:5], []uint64{0, 40, 0, 0, 4}; !slices.Equal(got, want) {
+		t.Fatalf("wait indexes %v, want %v", got, want)
+	}
+}
+
+func TestConsulWatchStopsOnCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	blocked := make(chan struct{})
+	c := NewConsul(healthFunc(func(q *api.QueryOptions) ([]*api.ServiceEntry, *api.QueryMeta, error) {
+		close(blocked)
+		<-q.Context().Done()
+		return nil, nil, q.Context().Err()
+	}), ConsulOptions{Service: "x", WaitTime: time.Minute})
+	done := make(chan struct{})
+	var errs int
+	go func() {
+		c.Run(ctx, func([]Instance) {}, func(error) { errs++ })
+		close(done)
+	}()
+	<-blocked
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("watch did not stop on cancel")
+	}
+	if errs != 0 {
+		t.Fatalf("cancellation reported as %d errors", errs)
+	}
+}
+
+type healthFunc func(q *api.QueryOptions) ([]*api.ServiceEntry, *api.QueryMeta, error)
+
+func (f healthFunc) ServiceMultipleTags(_ string, _ []string, _ bool, q *api.QueryOptions) ([]*api.ServiceEntry, *api.QueryMeta, error) {
+	return f(q)
+}
