@@ -103,7 +103,7 @@ func (s *Sidecar) newRoute(i int, uc config.Upstream) (*route, error) {
 			return nil, fmt.Errorf("%s: %w", key, err)
 		}
 	}
-	up, err := upstream.New(uc, upstream.Options{DiscoveryKind: source.Kind()})
+	up, err := upstream.New(uc, upstream.Options{DiscoveryKind: source.Kind(), Logger: s.log})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", key, err)
 	}
@@ -164,6 +164,13 @@ func (s *Sidecar) Run(ctx context.Context) error {
 			defer discWG.Done()
 			r.source.Run(discCtx, r.up.Update, func(error) { r.up.DiscoveryError() })
 		}()
+		if every := r.up.SweepInterval(); every > 0 {
+			discWG.Add(1)
+			go func() {
+				defer discWG.Done()
+				sweep(discCtx, r.up, every)
+			}()
+		}
 	}
 
 	failed := make(chan error, len(s.routes)+1)
@@ -226,4 +233,19 @@ func (s *Sidecar) drain() {
 	defer adminCancel()
 	_ = s.admin.Shutdown(adminCtx)
 	s.log.Info("drained", "took", time.Since(start).Round(time.Millisecond).String(), "upstreams_cut", cut.Load())
+}
+
+// sweep runs the upstream's outlier sweep (returns, failure percentage,
+// decay) every interval until ctx ends.
+func sweep(ctx context.Context, up *upstream.Upstream, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			up.Sweep()
+		}
+	}
 }

@@ -3,25 +3,47 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 )
 
-// backend is the demo HTTP handler. Its fields are set once by newBackend
-// and only read afterwards, so one backend serves requests concurrently.
+// Failure switch: POST /control/fail?status=CODE makes every request other
+// than /health and /control/* answer CODE, POST /control/heal undoes it.
+const (
+	defaultFailStatus = http.StatusServiceUnavailable
+	minFailStatus     = 400
+	maxFailStatus     = 599
+	failingError      = "failing on purpose" // the echo's error field while failing
+	maxControlBody    = 1 << 20
+)
+
+// backend is the demo HTTP handler. Its fields are set once when it is
+// created and only read afterwards, except failStatus, which is atomic; so
+// one backend serves requests concurrently.
 type backend struct {
 	name        string
 	listen      string        // reported in every echo
-	latency     time.Duration // added to every non-health request
-	errorRate   float64       // fraction of non-health requests answered with errorStatus
+	latency     time.Duration // added to every request but /health and /control/*
+	errorRate   float64       // fraction of those requests answered with errorStatus
 	errorStatus int
 	// rnd returns a number in [0, 1). It is called from many request
 	// goroutines at once, so it must be safe for concurrent use.
 	rnd func() float64
+	// log receives one line per change of the failure switch; nil: none.
+	log *slog.Logger
+	// failStatus is the status every request but /health and /control/*
+	// gets (after the latency) while the failure switch is on; 0 while it
+	// is off. It takes precedence over errorRate.
+	failStatus atomic.Int32
 }
 
-// echo is the JSON body of every non-health response.
+// echo is the JSON body of every response but /health and /control/*.
 type echo struct {
 	Instance    string `json:"instance"`
 	Listen      string `json:"listen"`
@@ -30,7 +52,8 @@ type echo struct {
 	Host        string `json:"host"`
 	Traceparent string `json:"traceparent"`
 	Baggage     string `json:"baggage"`
-	// Error is "injected" when -error-rate chose to fail this request.
+	// Error is "injected" when -error-rate chose to fail this request, and
+	// "failing on purpose" while the failure switch is on.
 	Error string `json:"error,omitempty"`
 }
 
@@ -38,6 +61,10 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/health" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok")
+		return
+	}
+	if r.URL.Path == "/control" || strings.HasPrefix(r.URL.Path, "/control/") {
+		b.control(w, r)
 		return
 	}
 	// Drain the body so the client's connection can be reused.
@@ -57,13 +84,71 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Traceparent: r.Header.Get("traceparent"),
 		Baggage:     r.Header.Get("baggage"),
 	}
-	if b.errorRate > 0 && b.rnd() < b.errorRate {
+	if fail := b.failStatus.Load(); fail != 0 {
+		status = int(fail)
+		e.Error = failingError
+	} else if b.errorRate > 0 && b.rnd() < b.errorRate {
 		status = b.errorStatus
 		e.Error = "injected"
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(e)
+}
+
+// controlState is the JSON answer of POST /control/fail and /control/heal:
+// the failure switch as it is now.
+type controlState struct {
+	Instance string `json:"instance"`
+	Listen   string `json:"listen"`
+	Failing  bool   `json:"failing"`
+	Status   int    `json:"status,omitempty"` // what requests get while failing
+}
+
+// control serves the failure switch. /health is not affected by it, so
+// Consul's check keeps passing while the instance fails every real request:
+// only passive detection (the sidecar watching real answers) notices.
+func (b *backend) control(w http.ResponseWriter, r *http.Request) {
+	io.Copy(io.Discard, io.LimitReader(r.Body, maxControlBody))
+	if r.URL.Path != "/control/fail" && r.URL.Path != "/control/heal" {
+		http.Error(w, "unknown control path; use POST /control/fail?status=CODE or POST /control/heal", http.StatusNotFound)
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, r.URL.Path+" takes POST", http.StatusMethodNotAllowed)
+		return
+	}
+	status := 0
+	if r.URL.Path == "/control/fail" {
+		var err error
+		if status, err = parseFailStatus(r.URL.Query().Get("status")); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+	}
+	if prev := int(b.failStatus.Swap(int32(status))); prev != status && b.log != nil {
+		if status != 0 {
+			b.log.Info("failure switch on: failing on purpose (/health still answers 200)", "status", status)
+		} else {
+			b.log.Info("failure switch off: answering normally again", "was", prev)
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(controlState{Instance: b.name, Listen: b.listen, Failing: status != 0, Status: status})
+}
+
+// parseFailStatus reads the status query parameter of /control/fail; empty
+// means 503.
+func parseFailStatus(q string) (int, error) {
+	if q == "" {
+		return defaultFailStatus, nil
+	}
+	n, err := strconv.Atoi(q)
+	if err != nil || n < minFailStatus || n > maxFailStatus {
+		return 0, fmt.Errorf("status must be an HTTP error status (%d..%d), got %q", minFailStatus, maxFailStatus, q)
+	}
+	return n, nil
 }
 
 // sleepCtx waits for d, or less if ctx ends first; it reports whether the

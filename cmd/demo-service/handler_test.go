@@ -166,3 +166,138 @@ func TestLatencyStopsWhenClientLeaves(t *testing.T) {
 		t.Fatalf("wrote %q to a client that left", rec.Body.String())
 	}
 }
+
+// do sends one request to b and returns the recorded answer.
+func do(b *backend, method, target string) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	b.ServeHTTP(rec, httptest.NewRequest(method, target, nil))
+	return rec
+}
+
+func TestFailureSwitch(t *testing.T) {
+	b := newTestBackend(t)
+	b.errorRate = 0.5 // the switch takes precedence: rnd must not be called while failing
+
+	// Failing: every request but /health and /control answers the status.
+	rec := do(b, http.MethodPost, "/control/fail?status=500")
+	if rec.Code != http.StatusOK {
+		t.Fatalf("POST /control/fail: status %d: %s", rec.Code, rec.Body.String())
+	}
+	var st controlState
+	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil {
+		t.Fatalf("POST /control/fail: body %q: %v", rec.Body.String(), err)
+	}
+	if want := (controlState{Instance: "payments-1", Listen: "127.0.0.1:7001", Failing: true, Status: 500}); st != want {
+		t.Errorf("POST /control/fail: %+v, want %+v", st, want)
+	}
+	for _, target := range []string{"/pay", "/", "/healthz", "/health/x", "/controls"} {
+		rec := do(b, http.MethodGet, target)
+		if rec.Code != http.StatusInternalServerError {
+			t.Errorf("GET %s while failing: status %d, want 500", target, rec.Code)
+		}
+		var e echo
+		if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil {
+			t.Fatalf("GET %s: body %q: %v", target, rec.Body.String(), err)
+		}
+		if e.Instance != "payments-1" || e.Error != "failing on purpose" {
+			t.Errorf("GET %s while failing: instance %q, error %q", target, e.Instance, e.Error)
+		}
+	}
+	if rec := do(b, http.MethodGet, "/health"); rec.Code != http.StatusOK || rec.Body.String() != "ok" {
+		t.Errorf("GET /health while failing: %d %q, want 200 \"ok\"", rec.Code, rec.Body.String())
+	}
+
+	// Failing again without a status means 503.
+	if rec := do(b, http.MethodPost, "/control/fail"); rec.Code != http.StatusOK {
+		t.Fatalf("POST /control/fail: status %d", rec.Code)
+	}
+	if rec := do(b, http.MethodGet, "/pay"); rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("GET /pay after fail with no status: %d, want 503", rec.Code)
+	}
+
+	// Healed: back to normal (and to -error-rate).
+	rec = do(b, http.MethodPost, "/control/heal")
+	st = controlState{}
+	if err := json.Unmarshal(rec.Body.Bytes(), &st); rec.Code != http.StatusOK || err != nil || st.Failing || st.Status != 0 {
+		t.Fatalf("POST /control/heal: %d %q", rec.Code, rec.Body.String())
+	}
+	b.rnd = seq(t, 0.9)
+	if rec := do(b, http.MethodGet, "/pay"); rec.Code != http.StatusOK {
+		t.Errorf("GET /pay after heal: %d, want 200", rec.Code)
+	}
+}
+
+func TestControlErrors(t *testing.T) {
+	tests := []struct {
+		method, target string
+		want           int
+	}{
+		{http.MethodGet, "/control/fail", http.StatusMethodNotAllowed},
+		{http.MethodPut, "/control/heal", http.StatusMethodNotAllowed},
+		{http.MethodPost, "/control/fail?status=200", http.StatusBadRequest},
+		{http.MethodPost, "/control/fail?status=600", http.StatusBadRequest},
+		{http.MethodPost, "/control/fail?status=abc", http.StatusBadRequest},
+		{http.MethodPost, "/control", http.StatusNotFound},
+		{http.MethodPost, "/control/explode", http.StatusNotFound},
+	}
+	for _, tt := range tests {
+		b := newTestBackend(t)
+		rec := do(b, tt.method, tt.target)
+		if rec.Code != tt.want {
+			t.Errorf("%s %s: status %d, want %d", tt.method, tt.target, rec.Code, tt.want)
+		}
+		if tt.want == http.StatusMethodNotAllowed && rec.Header().Get("Allow") != http.MethodPost {
+			t.Errorf("%s %s: Allow %q, want POST", tt.method, tt.target, rec.Header().Get("Allow"))
+		}
+		if b.failStatus.Load() != 0 {
+			t.Errorf("%s %s turned the failure switch on", tt.method, tt.target)
+		}
+	}
+}
+
+func TestControlSkipsLatency(t *testing.T) {
+	b := newTestBackend(t)
+	b.latency = time.Hour
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rec := httptest.NewRecorder()
+	b.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/control/heal", nil).WithContext(ctx))
+	if rec.Code != http.StatusOK || ctx.Err() != nil {
+		t.Fatalf("POST /control/heal: %d after waiting for the latency: %v", rec.Code, ctx.Err())
+	}
+}
+
+// TestFailureSwitchConcurrent flips the switch while requests are served;
+// run with -race.
+func TestFailureSwitchConcurrent(t *testing.T) {
+	b := newTestBackend(t)
+	srv := httptest.NewServer(b)
+	defer srv.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 50 {
+			path := "/control/heal"
+			if i%2 == 0 {
+				path = "/control/fail?status=502"
+			}
+			resp, err := srv.Client().Post(srv.URL+path, "", nil)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+		}
+	}()
+	for range 50 {
+		resp, err := srv.Client().Get(srv.URL + "/pay")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusBadGateway {
+			t.Fatalf("GET /pay: %d, want 200 or 502", resp.StatusCode)
+		}
+	}
+	<-done
+}

@@ -6,13 +6,19 @@
 //	demo-service load -url URL [-requests N] [-concurrency C] [-timeout D] [-deadline D] [-json]
 //	demo-service freeport [-n K]
 //	demo-service consul-wait -consul ADDR -service NAME -passing N [-timeout D]
-//	demo-service upstreams -admin ADDR -upstream NAME [-want N] [-timeout D]
+//	demo-service upstreams -admin ADDR -upstream NAME [-want N | -endpoint HOST:PORT [-want-ejected B]] [-timeout D]
+//	demo-service control -addr HOST:PORT fail [-status CODE] | heal
 //
 // The server answers GET /health with 200 "ok" and every other request with a
 // JSON echo naming the instance, so a load run can tell which instance served
 // each request. With -consul it registers itself in Consul (ID = -name, with
 // an HTTP check on /health) and deregisters on SIGINT/SIGTERM before it stops
-// serving. It uses only the standard library, Consul's HTTP API included.
+// serving. POST /control/fail?status=CODE (default 503) is a failure switch:
+// from then on every request but /health and /control/* answers CODE with an
+// echo whose error is "failing on purpose", until POST /control/heal. /health
+// keeps answering 200, so Consul's check keeps passing: only a client that
+// watches real answers (the sidecar's outlier detection) notices. It uses only
+// the standard library, Consul's HTTP API included.
 package main
 
 import (
@@ -37,7 +43,8 @@ const usage = `usage:
   demo-service -name NAME [-listen ADDR] [-latency D] [-error-rate R] [-error-status CODE]
       serve the demo backend until SIGINT/SIGTERM;
       with -consul ADDR -service NAME [-tags a,b]: register in Consul on start
-      (ID NAME, HTTP check on /health every 1s) and deregister on SIGINT/SIGTERM
+      (ID NAME, HTTP check on /health every 1s) and deregister on SIGINT/SIGTERM;
+      POST /control/fail?status=CODE and POST /control/heal flip a failure switch
   demo-service load -url URL [-requests N] [-concurrency C] [-timeout D] [-deadline D] [-json]
       send N requests with C workers and report the share per instance
   demo-service freeport [-n K]
@@ -47,8 +54,14 @@ const usage = `usage:
   demo-service upstreams -admin ADDR -upstream NAME [-want N] [-timeout D]
       print how many endpoints the sidecar has for upstream NAME
       (with -want: wait until it is N)
+  demo-service upstreams -admin ADDR -upstream NAME -endpoint HOST:PORT [-want-ejected true|false] [-timeout D]
+      print the outlier state of one endpoint: healthy, ejected, ejection_reason,
+      ejections, ejected_until (with -want-ejected: wait until ejected is that)
+  demo-service control -addr HOST:PORT fail [-status 503] | heal
+      flip a running instance's failure switch: with fail, every request but
+      /health and /control/* answers the status; heal undoes it
 
-Run "demo-service [load|freeport|consul-wait|upstreams] -h" for the flags of each.
+Run "demo-service [load|freeport|consul-wait|upstreams|control] -h" for the flags of each.
 `
 
 func main() {
@@ -70,6 +83,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return runConsulWait(ctx, args[1:], stdout, stderr)
 		case "upstreams":
 			return runUpstreams(ctx, args[1:], stdout, stderr)
+		case "control":
+			return runControl(ctx, args[1:], stdout, stderr)
 		case "serve":
 			return runServe(ctx, args[1:], stdout, stderr)
 		case "help", "-h", "-help", "--help":

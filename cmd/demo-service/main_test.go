@@ -47,6 +47,20 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"upstreams", "-admin", "x"}, `-admin "x": must be host:port`},
 		{[]string{"upstreams", "-admin", "127.0.0.1:1"}, "-upstream is required"},
 		{[]string{"upstreams", "-admin", "127.0.0.1:1", "-upstream", "u", "-want", "-2"}, "-want must be >= 0"},
+		{[]string{"upstreams", "-admin", "127.0.0.1:1", "-upstream", "u", "-endpoint", "x"}, `-endpoint "x": must be host:port`},
+		{[]string{"upstreams", "-admin", "127.0.0.1:1", "-upstream", "u", "-endpoint", "127.0.0.1:2", "-want", "1"}, "give only one of them"},
+		{[]string{"upstreams", "-admin", "127.0.0.1:1", "-upstream", "u", "-want-ejected", "true"}, "-want-ejected needs -endpoint"},
+		{[]string{"upstreams", "-admin", "127.0.0.1:1", "-upstream", "u", "-endpoint", "127.0.0.1:2", "-want-ejected", "maybe"}, "must be true or false"},
+		{[]string{"upstreams", "-admin", "127.0.0.1:1", "-upstream", "u", "-endpoint", "127.0.0.1:2", "-want-ejected"}, "flag needs an argument"},
+		{[]string{"control"}, "an action is required: fail or heal"},
+		{[]string{"control", "-addr", "127.0.0.1:1"}, "an action is required"},
+		{[]string{"control", "fail"}, "-addr is required"},
+		{[]string{"control", "-addr", "x", "heal"}, `-addr "x": must be host:port`},
+		{[]string{"control", "-addr", "127.0.0.1:1", "explode"}, `unknown action "explode"`},
+		{[]string{"control", "-addr", "127.0.0.1:1", "fail", "-status", "200"}, "-status must be an HTTP error status (400..599)"},
+		{[]string{"control", "-addr", "127.0.0.1:1", "heal", "-status", "503"}, "flag provided but not defined: -status"},
+		{[]string{"control", "-addr", "127.0.0.1:1", "heal", "now"}, "unexpected arguments"},
+		{[]string{"control", "-addr", "127.0.0.1:1", "-timeout", "0s", "heal"}, "-timeout must be > 0"},
 	}
 	for _, tt := range tests {
 		var out, errOut bytes.Buffer

@@ -37,8 +37,8 @@ func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.name, "name", "", "instance name reported in every response (required)")
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "address to listen on")
-	fs.DurationVar(&f.latency, "latency", 0, "delay added to every non-health request")
-	fs.Float64Var(&f.errorRate, "error-rate", 0, "fraction (0..1) of non-health requests answered with -error-status")
+	fs.DurationVar(&f.latency, "latency", 0, "delay added to every request but /health and /control/*")
+	fs.Float64Var(&f.errorRate, "error-rate", 0, "fraction (0..1) of those requests answered with -error-status")
 	fs.IntVar(&f.errorStatus, "error-status", http.StatusServiceUnavailable, "status of injected errors")
 	fs.StringVar(&f.consul, "consul", "", "Consul HTTP address (host:port): register as -service on start (ID -name, HTTP check on /health), deregister on SIGINT/SIGTERM")
 	fs.StringVar(&f.service, "service", "", "Consul service name to register as (required with -consul)")
@@ -110,6 +110,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 		errorRate:   f.errorRate,
 		errorStatus: f.errorStatus,
 		rnd:         rand.Float64, // the package-level source is safe for concurrent use
+		log:         log,
 	}
 	srv := &http.Server{Handler: b, ReadHeaderTimeout: 10 * time.Second}
 

@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -17,7 +19,33 @@ type upstreamsConfig struct {
 	admin    string
 	upstream string
 	want     int // -1: print the count once
-	timeout  time.Duration
+	// endpoint, when set, selects one endpoint by address: its outlier
+	// state is printed instead of the count.
+	endpoint    string
+	wantEjected optBool // with endpoint: poll until its "ejected" is this
+	timeout     time.Duration
+}
+
+// optBool is a boolean flag that must be given a value (-f true, -f=false)
+// and remembers whether it was given at all.
+type optBool struct {
+	set, value bool
+}
+
+func (b *optBool) String() string {
+	if b == nil || !b.set {
+		return ""
+	}
+	return strconv.FormatBool(b.value)
+}
+
+func (b *optBool) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return errors.New("must be true or false")
+	}
+	b.set, b.value = true, v
+	return nil
 }
 
 func parseUpstreamsFlags(args []string, stderr io.Writer) (upstreamsConfig, error) {
@@ -27,7 +55,9 @@ func parseUpstreamsFlags(args []string, stderr io.Writer) (upstreamsConfig, erro
 	fs.StringVar(&c.admin, "admin", "", "the sidecar's admin API address, host:port (required)")
 	fs.StringVar(&c.upstream, "upstream", "", "upstream name (required)")
 	fs.IntVar(&c.want, "want", -1, "poll until the upstream has exactly this many endpoints (-1: ask once)")
-	fs.DurationVar(&c.timeout, "timeout", 20*time.Second, "with -want, give up after this long")
+	fs.StringVar(&c.endpoint, "endpoint", "", "print the outlier state of the endpoint with this address (host:port) instead of the count")
+	fs.Var(&c.wantEjected, "want-ejected", "with -endpoint: poll until its \"ejected\" is this (true or false)")
+	fs.DurationVar(&c.timeout, "timeout", 20*time.Second, "with -want or -want-ejected, give up after this long")
 	if err := fs.Parse(args); err != nil {
 		return c, errReported{err}
 	}
@@ -46,6 +76,16 @@ func parseUpstreamsFlags(args []string, stderr io.Writer) (upstreamsConfig, erro
 	if c.want < -1 {
 		errs = append(errs, fmt.Errorf("-want must be >= 0 (or -1), got %d", c.want))
 	}
+	if c.endpoint != "" {
+		if host, port, err := net.SplitHostPort(c.endpoint); err != nil || host == "" || port == "" {
+			errs = append(errs, fmt.Errorf("-endpoint %q: must be host:port", c.endpoint))
+		}
+		if c.want >= 0 {
+			errs = append(errs, errors.New("-want counts endpoints and -endpoint selects one: give only one of them"))
+		}
+	} else if c.wantEjected.set {
+		errs = append(errs, errors.New("-want-ejected needs -endpoint"))
+	}
 	if c.timeout <= 0 {
 		errs = append(errs, fmt.Errorf("-timeout must be > 0, got %s", c.timeout))
 	}
@@ -53,8 +93,10 @@ func parseUpstreamsFlags(args []string, stderr io.Writer) (upstreamsConfig, erro
 }
 
 // runUpstreams is the "upstreams" subcommand: it prints how many endpoints
-// the sidecar's GET /upstreams lists for one upstream. With -want N it
-// polls until that number is N and exits 1 at -timeout.
+// the sidecar's GET /upstreams lists for one upstream, or with -endpoint the
+// outlier state of one of them. With -want N (or -want-ejected B) it polls
+// until that number is N (or the endpoint's "ejected" is B) and exits 1 at
+// -timeout.
 func runUpstreams(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c, err := parseUpstreamsFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -66,68 +108,143 @@ func runUpstreams(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	client := &http.Client{Transport: &http.Transport{Proxy: nil}}
 	defer client.CloseIdleConnections()
-	if c.want < 0 {
-		n, err := endpointCount(ctx, client, c.admin, c.upstream)
-		if err != nil {
-			fmt.Fprintf(stderr, "demo-service upstreams: %v\n", err)
-			return exitFailure
+
+	// check asks once: the line to print, whether the wait is over, and
+	// what was seen (for the timeout message).
+	var check func(context.Context) (line string, done bool, seen string)
+	var want string
+	switch {
+	case c.endpoint != "":
+		want = fmt.Sprintf("%s ejected=%t", c.endpoint, c.wantEjected.value)
+		check = func(ctx context.Context) (string, bool, string) {
+			ep, err := findEndpoint(ctx, client, c.admin, c.upstream, c.endpoint)
+			if err != nil {
+				return "", false, err.Error()
+			}
+			return ep.String(), !c.wantEjected.set || ep.Ejected == c.wantEjected.value, ep.String()
 		}
-		fmt.Fprintln(stdout, n)
-		return exitOK
+		if !c.wantEjected.set {
+			return checkOnce(ctx, check, stdout, stderr)
+		}
+	default:
+		want = fmt.Sprintf("%d endpoints", c.want)
+		check = func(ctx context.Context) (string, bool, string) {
+			ups, err := fetchUpstream(ctx, client, c.admin, c.upstream)
+			if err != nil {
+				return "", false, err.Error()
+			}
+			n := len(ups.Endpoints)
+			return strconv.Itoa(n), c.want < 0 || n == c.want, fmt.Sprintf("%d endpoints", n)
+		}
+		if c.want < 0 {
+			return checkOnce(ctx, check, stdout, stderr)
+		}
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	last := "no answer yet"
 	for {
-		n, err := endpointCount(ctx, client, c.admin, c.upstream)
-		if err == nil && n == c.want {
-			fmt.Fprintln(stdout, n)
+		line, done, seen := check(ctx)
+		if done {
+			fmt.Fprintln(stdout, line)
 			return exitOK
 		}
-		if err != nil {
-			last = err.Error()
-		} else {
-			last = fmt.Sprintf("%d endpoints", n)
-		}
+		last = seen
 		select {
 		case <-ctx.Done():
-			fmt.Fprintf(stderr, "demo-service upstreams: %s: want %d endpoints, last saw %s after %s\n", c.upstream, c.want, last, c.timeout)
+			fmt.Fprintf(stderr, "demo-service upstreams: %s: want %s, last saw %s after %s\n", c.upstream, want, last, c.timeout)
 			return exitFailure
 		case <-time.After(consulPollInterval):
 		}
 	}
 }
 
-// endpointCount asks the admin API at admin for the endpoints of upstream.
-func endpointCount(ctx context.Context, client *http.Client, admin, upstream string) (int, error) {
+// checkOnce runs check a single time and prints its line, or its error.
+func checkOnce(ctx context.Context, check func(context.Context) (string, bool, string), stdout, stderr io.Writer) int {
+	line, done, seen := check(ctx)
+	if !done {
+		fmt.Fprintf(stderr, "demo-service upstreams: %s\n", seen)
+		return exitFailure
+	}
+	fmt.Fprintln(stdout, line)
+	return exitOK
+}
+
+// upstreamView is the part of one GET /upstreams entry used here.
+type upstreamView struct {
+	Name      string         `json:"name"`
+	Endpoints []endpointView `json:"endpoints"`
+}
+
+// endpointView is the part of one endpoint of GET /upstreams used here.
+type endpointView struct {
+	Address        string `json:"address"`
+	ID             string `json:"id"`
+	Healthy        bool   `json:"healthy"`
+	Ejected        bool   `json:"ejected"`
+	EjectedUntil   string `json:"ejected_until"`
+	EjectionReason string `json:"ejection_reason"`
+	Ejections      int    `json:"ejections"`
+}
+
+// String is one line for people and scripts: the address, the ID, then
+// key=value pairs, an empty value shown as "".
+func (e endpointView) String() string {
+	q := func(s string) string {
+		if s == "" || strings.ContainsAny(s, " \t\"=") {
+			return strconv.Quote(s)
+		}
+		return s
+	}
+	name := e.Address
+	if e.ID != "" {
+		name += " (" + e.ID + ")"
+	}
+	return fmt.Sprintf("%s healthy=%t ejected=%t ejection_reason=%s ejections=%d ejected_until=%s",
+		name, e.Healthy, e.Ejected, q(e.EjectionReason), e.Ejections, q(e.EjectedUntil))
+}
+
+// fetchUpstream asks the admin API at admin for upstream's entry.
+func fetchUpstream(ctx context.Context, client *http.Client, admin, upstream string) (upstreamView, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+admin+"/upstreams", nil)
 	if err != nil {
-		return 0, err
+		return upstreamView{}, err
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, err
+		return upstreamView{}, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("GET /upstreams: %s", resp.Status)
+		return upstreamView{}, fmt.Errorf("GET /upstreams: %s", resp.Status)
 	}
 	var doc struct {
-		Upstreams []struct {
-			Name      string            `json:"name"`
-			Endpoints []json.RawMessage `json:"endpoints"`
-		} `json:"upstreams"`
+		Upstreams []upstreamView `json:"upstreams"`
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxConsulBody)).Decode(&doc); err != nil {
-		return 0, fmt.Errorf("GET /upstreams: %w", err)
+		return upstreamView{}, fmt.Errorf("GET /upstreams: %w", err)
 	}
 	for _, u := range doc.Upstreams {
 		if u.Name == upstream {
-			return len(u.Endpoints), nil
+			return u, nil
 		}
 	}
-	return 0, fmt.Errorf("GET /upstreams: no upstream named %q", upstream)
+	return upstreamView{}, fmt.Errorf("GET /upstreams: no upstream named %q", upstream)
+}
+
+// findEndpoint asks the admin API for the endpoint of upstream at address.
+func findEndpoint(ctx context.Context, client *http.Client, admin, upstream, address string) (endpointView, error) {
+	u, err := fetchUpstream(ctx, client, admin, upstream)
+	if err != nil {
+		return endpointView{}, err
+	}
+	for _, e := range u.Endpoints {
+		if e.Address == address {
+			return e, nil
+		}
+	}
+	return endpointView{}, fmt.Errorf("upstream %q has no endpoint %s (it has %d)", upstream, address, len(u.Endpoints))
 }

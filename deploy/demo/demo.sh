@@ -2,7 +2,10 @@
 # Outrigger demo: a Consul dev agent, three instances of a "payments"
 # service that register themselves in it (one of them slow), and one sidecar
 # that finds them in Consul and balances by least connections. Then one
-# instance goes away and the sidecar stops sending it traffic. Run it with
+# instance starts failing while its health check still passes: the sidecar
+# retries its failures elsewhere, ejects it (passive outlier detection) and
+# takes it back once it is healed and its ejection time is over. Finally one
+# instance deregisters and the sidecar stops sending it traffic. Run it with
 # `make demo` (which builds bin/ first, bin/consul included). It needs only
 # bash and the three binaries: no curl, no jq, no Docker.
 #
@@ -12,8 +15,9 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BIN=$ROOT/bin
-START_TIMEOUT=20 # seconds to wait for each process to become ready
-STOP_TIMEOUT=30  # seconds to wait for each process to exit after SIGTERM
+START_TIMEOUT=20  # seconds to wait for each process to become ready
+STOP_TIMEOUT=30   # seconds to wait for each process to exit after SIGTERM
+OUTLIER_TIMEOUT=30 # seconds to wait for an ejection, or a return from one
 
 for b in outrigger demo-service consul; do
 	if [[ ! -x $BIN/$b ]]; then
@@ -155,6 +159,28 @@ stop() {
 	forget "$pid"
 }
 
+# wait_log FILE TEXT...: polls FILE until a line contains every TEXT (fixed
+# strings), then prints the part of the last such line from "msg=" on.
+# Returns 1 if there is none after START_TIMEOUT.
+wait_log() {
+	local file=$1 line="" t
+	shift
+	local deadline=$((SECONDS + START_TIMEOUT))
+	while ((SECONDS < deadline)); do
+		line=$(grep -F -- "$1" "$file") || line=""
+		for t in "${@:2}"; do
+			line=$(grep -F -- "$t" <<<"$line") || line=""
+		done
+		if [[ -n $line ]]; then
+			line=$(tail -n 1 <<<"$line")
+			printf '%s\n' "msg=${line#*msg=}"
+			return 0
+		fi
+		sleep 0.1 # poll interval
+	done
+	return 1
+}
+
 # forget PID: drops a process that has exited from the cleanup list.
 forget() {
 	local i
@@ -167,7 +193,7 @@ step "1. Pick nine free loopback ports"
 mapfile -t PORTS < <("$BIN/demo-service" freeport -n 9)
 ((${#PORTS[@]} == 9)) || fail "demo-service freeport printed ${#PORTS[*]} ports, want 9"
 P1=${PORTS[0]} P2=${PORTS[1]} P3=${PORTS[2]} ADMIN=127.0.0.1:${PORTS[3]} LISTEN=127.0.0.1:${PORTS[4]}
-CONSUL=127.0.0.1:${PORTS[5]}
+CONSUL=127.0.0.1:${PORTS[5]} PAY1=127.0.0.1:$P1
 say "instances on $P1 $P2 $P3, sidecar admin API on $ADMIN, upstream listener on $LISTEN"
 say "Consul HTTP API on $CONSUL (serf LAN ${PORTS[6]}, serf WAN ${PORTS[7]}, server RPC ${PORTS[8]})"
 
@@ -192,6 +218,7 @@ done
 "$BIN/demo-service" consul-wait -consul "$CONSUL" -service payments -passing 3 -timeout "${START_TIMEOUT}s" | sed 's/^/   /'
 
 step "4. Write the sidecar's config: one upstream with no endpoints, so they come from Consul; least_conn"
+say "Retries and outlier detection are on by default; the demo shortens the outlier timings so you can watch them."
 CONFIG=$TMP/outrigger.yaml
 cat >"$CONFIG" <<YAML
 service:
@@ -207,6 +234,12 @@ upstreams:
   - name: payments # Consul service "payments" (the default: the upstream's name)
     listen: $LISTEN
     lb: least_conn
+    retries:
+      attempts: 1              # the default: one more try, on another endpoint, after a 502/503/504 or connect failure
+    outlier:
+      consecutive_5xx: 5       # the default: 5 answers 5xx in a row eject an endpoint
+      interval: 1s             # check every second whether ejected endpoints are due back (default 10s)
+      base_ejection_time: 5s   # an ejection lasts 5s x times ejected (default 30s)
 YAML
 sed 's/^/   | /' "$CONFIG"
 
@@ -230,7 +263,63 @@ echo
 step "8. What the sidecar saw: outrigger status --admin $ADMIN"
 "$BIN/outrigger" status --admin "$ADMIN" | sed 's/^/   /'
 
-step "9. Deregister payments-2: SIGTERM makes it deregister from Consul, then stop"
+step "9. payments-1 starts failing: every request but /health now answers 503"
+say "A switch inside payments-1 makes it fail every real request, while /health still answers 200:"
+say "Consul's health check keeps passing, so as far as Consul knows payments-1 is fine."
+"$BIN/demo-service" control -addr "$PAY1" fail -status 503 | sed 's/^/   /'
+say "600 requests through the sidecar. Those that land on payments-1 get a 503, and the sidecar retries"
+say "each of them once on another instance (retries.attempts), so the app sees nothing but 200s."
+echo
+LOAD_FAIL=$TMP/load-while-failing.txt
+if ! "$BIN/demo-service" load -url "http://$LISTEN/pay" -requests 600 -concurrency 16 -expect-status 200 >"$LOAD_FAIL"; then
+	sed 's/^/   /' "$LOAD_FAIL"
+	fail "some requests failed while payments-1 was failing: the sidecar should have retried them on another instance"
+fi
+sed 's/^/   /' "$LOAD_FAIL"
+
+step "10. The sidecar ejected payments-1: passive outlier detection"
+say "After 5 consecutive 5xx (outlier.consecutive_5xx) the sidecar took payments-1 out of rotation."
+say "Nothing was probed: it judged the answers to real traffic, which Consul's /health check never sees."
+EJECTED=$("$BIN/demo-service" upstreams -admin "$ADMIN" -upstream payments -endpoint "$PAY1" -want-ejected true \
+	-timeout "${OUTLIER_TIMEOUT}s") || fail "the sidecar did not eject payments-1 within ${OUTLIER_TIMEOUT}s"
+say "GET http://$ADMIN/upstreams: $EJECTED"
+[[ $EJECTED == *" ejection_reason=consecutive_5xx "* ]] || fail "payments-1 was ejected, but not for consecutive_5xx"
+line=$(wait_log "$TMP/outrigger.log" "outlier ejected endpoint" "endpoint=$PAY1 ") ||
+	fail "the sidecar logged no \"outlier ejected endpoint\" line for payments-1 within ${START_TIMEOUT}s"
+say "sidecar log: $line"
+say "The sidecar's counters (GET http://$ADMIN/metrics): the retries that hid the 503s, and the ejection:"
+METRICS=$(http_body "$ADMIN" /metrics) || fail "GET http://$ADMIN/metrics did not answer 200"
+grep -E '^outrigger_(retries_total|outlier_ejections_total)\{' <<<"$METRICS" | sed 's/^/   /' ||
+	say "(no outrigger_retries_total or outrigger_outlier_ejections_total yet)"
+say "Consul still lists all three as passing, payments-1 included:"
+"$BIN/demo-service" consul-wait -consul "$CONSUL" -service payments -passing 3 -timeout "${START_TIMEOUT}s" | sed 's/^/   /'
+say "outrigger status: payments-1 ($PAY1) is ejected; its FAILURES are the 503s it answered."
+echo
+"$BIN/outrigger" status --admin "$ADMIN" | sed 's/^/   /'
+
+step "11. Heal payments-1: it returns after base_ejection_time"
+"$BIN/demo-service" control -addr "$PAY1" heal | sed 's/^/   /'
+say "The sidecar does not probe an ejected endpoint either: it puts it back when its ejection time"
+say "(base_ejection_time 5s x 1 ejection) is over, at the next outlier check (every 1s here)."
+RETURNED=$("$BIN/demo-service" upstreams -admin "$ADMIN" -upstream payments -endpoint "$PAY1" -want-ejected false \
+	-timeout "${OUTLIER_TIMEOUT}s") || fail "payments-1 was still ejected ${OUTLIER_TIMEOUT}s after it was healed"
+say "GET http://$ADMIN/upstreams: $RETURNED"
+line=$(wait_log "$TMP/outrigger.log" "outlier endpoint returned" "endpoint=$PAY1 ") ||
+	fail "the sidecar logged no \"outlier endpoint returned\" line for payments-1 within ${START_TIMEOUT}s"
+say "sidecar log: $line"
+say "payments-1 returned after base_ejection_time. Had it still been failing, 5 more 5xx would eject it"
+say "again, for twice as long. Another 600 requests: payments-1 gets its share again."
+echo
+LOAD_HEALED=$TMP/load-after-heal.txt
+if ! "$BIN/demo-service" load -url "http://$LISTEN/pay" -requests 600 -concurrency 16 -expect-status 200 >"$LOAD_HEALED"; then
+	sed 's/^/   /' "$LOAD_HEALED"
+	fail "the load run after payments-1 was healed failed"
+fi
+sed 's/^/   /' "$LOAD_HEALED"
+grep -q '^ *payments-1 ' "$LOAD_HEALED" || fail "payments-1 got no requests after it returned"
+
+step "12. Deregister payments-2: SIGTERM makes it deregister from Consul, then stop"
+say "This time the registry itself drops the instance, and the sidecar follows Consul's list."
 stop payments-2 "${INSTANCE_PID[payments-2]}"
 n=$("$BIN/demo-service" upstreams -admin "$ADMIN" -upstream payments -want 2 -timeout "${START_TIMEOUT}s") ||
 	fail "the sidecar still had payments-2 ${START_TIMEOUT}s after it deregistered"
@@ -249,7 +338,7 @@ fi
 echo
 "$BIN/outrigger" status --admin "$ADMIN" | sed 's/^/   /'
 
-step "10. Stop the sidecar with SIGTERM (it drains in-flight requests and exits 0), then the rest"
+step "13. Stop the sidecar with SIGTERM (it drains in-flight requests and exits 0), then the rest"
 stop outrigger "$SIDECAR_PID"
 for name in payments-1 payments-3-slow; do
 	stop "$name" "${INSTANCE_PID[$name]}"

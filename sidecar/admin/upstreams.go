@@ -3,6 +3,7 @@ package admin
 import (
 	"time"
 
+	"github.com/outrigger-mesh/outrigger/sidecar/balancer"
 	"github.com/outrigger-mesh/outrigger/sidecar/upstream"
 )
 
@@ -58,7 +59,7 @@ func upstreamsView(ups []*upstream.Upstream) UpstreamsResponse {
 			LB:             cfg.LB,
 			Discovery:      u.DiscoveryKind(),
 			LastUpdate:     rfc3339(u.Stats().LastUpdate()),
-			Breaker:        "closed",
+			Breaker:        u.Breaker().State(),
 			ActiveRequests: u.Stats().Active(),
 			Endpoints:      []EndpointView{},
 		}
@@ -69,6 +70,10 @@ func upstreamsView(ups []*upstream.Upstream) UpstreamsResponse {
 					Address:        e.Address,
 					ID:             e.ID(),
 					Healthy:        m.Healthy,
+					Ejected:        e.Outlier.Ejected(),
+					EjectedUntil:   rfc3339(e.Outlier.EjectedUntil()),
+					EjectionReason: ejectionReason(e),
+					Ejections:      e.Outlier.Ejections(),
 					ActiveRequests: e.Active(),
 					Requests:       e.Requests(),
 					Failures:       e.Failures(),
@@ -78,4 +83,13 @@ func upstreamsView(ups []*upstream.Upstream) UpstreamsResponse {
 		out.Upstreams = append(out.Upstreams, v)
 	}
 	return out
+}
+
+// ejectionReason is the rule behind the current ejection, "" when the
+// endpoint is in rotation (like ejected_until; the log keeps the history).
+func ejectionReason(e *balancer.Endpoint) string {
+	if !e.Outlier.Ejected() {
+		return ""
+	}
+	return e.Outlier.Reason().String()
 }

@@ -7,6 +7,8 @@ package balancer
 import (
 	"hash/maphash"
 	"sync/atomic"
+
+	"github.com/outrigger-mesh/outrigger/outlier"
 )
 
 // Endpoint is the runtime state of one upstream instance. It outlives the
@@ -25,6 +27,10 @@ type Endpoint struct {
 	failures atomic.Uint64 // finished requests that failed (5xx or local failure)
 	latency  peakEWMA
 	codes    codeCounters
+
+	// Outlier is the endpoint's ejection state and detector counters; it
+	// lives here so that it survives discovery updates with the endpoint.
+	Outlier outlier.Host
 }
 
 // hashSeed is fixed for the process so that every upstream hashes a client
@@ -35,6 +41,7 @@ var hashSeed = maphash.MakeSeed()
 func NewEndpoint(address, id string) *Endpoint {
 	e := &Endpoint{Address: address, addrHash: maphash.String(hashSeed, address)}
 	e.SetID(id)
+	e.Outlier.Init(address)
 	return e
 }
 

@@ -46,6 +46,24 @@ func (u *Upstream) warnings(path string) []string {
 		if n >= 2 && math.Floor(o.MaxEjectionPercent*float64(n)/100) == 0 {
 			add("outlier.max_ejection_percent", "%s%% of %d endpoints ejects none; at least one host is always ejectable", showFloat(o.MaxEjectionPercent), n)
 		}
+		// Ejected endpoints return at the first sweep after their time is
+		// up, so an ejection always lasts at least one interval.
+		if o.Interval > o.BaseEjectionTime {
+			add("outlier.interval", "%s is longer than base_ejection_time (%s): endpoints are checked for return only every interval, so ejections last at least %s", o.Interval, o.BaseEjectionTime, o.Interval)
+		}
+	}
+
+	// When the upstream hangs, every request lasts `timeout`, so at most
+	// max_requests × interval/timeout requests can finish in one counting
+	// interval; a min_requests above that means the breaker never opens on
+	// a hung upstream, the case it exists for.
+	cb := &u.CircuitBreaker
+	if u.Timeout > 0 && cb.Interval > 0 && cb.MaxRequests > 0 {
+		perInterval := float64(cb.MaxRequests) * math.Max(1, float64(cb.Interval)/float64(u.Timeout))
+		if float64(cb.MinRequests) > perInterval {
+			add("circuit_breaker.min_requests", "%d is more than the %d requests that can finish in one interval (%s) when every request hangs for timeout (%s) with max_requests %d, so the breaker cannot open on a hung upstream",
+				cb.MinRequests, int(perInterval), cb.Interval, u.Timeout, cb.MaxRequests)
+		}
 	}
 	return out
 }

@@ -2,7 +2,9 @@ package config
 
 import (
 	"slices"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestWarnings(t *testing.T) {
@@ -56,5 +58,31 @@ func TestWarningsOrder(t *testing.T) {
 	}
 	if !slices.Equal(warnings, want) {
 		t.Errorf("warnings:\n%q\nwant:\n%q", warnings, want)
+	}
+}
+
+func TestResilienceWarnings(t *testing.T) {
+	u := DefaultUpstream()
+	u.Name, u.Listen = "payments", "127.0.0.1:9001"
+	u.Outlier.Interval = time.Minute // > base_ejection_time 30s
+	u.CircuitBreaker.MaxRequests = 10
+	u.CircuitBreaker.MinRequests = 20 // 10 × max(1, 10s/30s) = 10 < 20
+	c := Default()
+	c.Service.Name = "web"
+	c.Upstreams = []Upstream{u}
+	got := strings.Join(c.Warnings(), "\n")
+	for _, want := range []string{
+		"upstreams[0].outlier.interval: 1m0s is longer than base_ejection_time (30s)",
+		"upstreams[0].circuit_breaker.min_requests: 20 is more than the 10 requests that can finish in one interval (10s) when every request hangs for timeout (30s) with max_requests 10",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("warnings lack %q:\n%s", want, got)
+		}
+	}
+	d := DefaultUpstream()
+	d.Name, d.Listen = "payments", "127.0.0.1:9001"
+	c.Upstreams = []Upstream{d}
+	if w := c.Warnings(); len(w) != 0 {
+		t.Fatalf("defaults warn: %v", w)
 	}
 }

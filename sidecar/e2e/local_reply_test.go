@@ -46,6 +46,7 @@ upstreams:
     listen: 127.0.0.1:0
   - name: busy
     listen: 127.0.0.1:0
+    retries: {attempts: 0} # one try, so the backend's count is exact
     endpoints: ["`+busySrv+`"]
 `)
 	waitFor(t, 5*time.Second, func() bool {

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/outrigger-mesh/outrigger/outlier"
 	"github.com/outrigger-mesh/outrigger/sidecar/localreply"
 	"github.com/outrigger-mesh/outrigger/sidecar/upstream"
 )
@@ -42,6 +43,12 @@ var (
 	descDiscoveryErrors = prometheus.NewDesc("outrigger_discovery_errors_total",
 		"Failed discovery attempts (the last known endpoints stay in use).",
 		[]string{"upstream"}, nil)
+	descEjections = prometheus.NewDesc("outrigger_outlier_ejections_total",
+		"Outlier ejections per endpoint, by the rule that fired.",
+		[]string{"upstream", "endpoint", "reason"}, nil)
+	descBreaker = prometheus.NewDesc("outrigger_circuit_breaker_state",
+		"The upstream's circuit breaker: 0 closed, 1 half-open, 2 open.",
+		[]string{"upstream"}, nil)
 	descDiscoveryLast = prometheus.NewDesc("outrigger_discovery_last_update_timestamp_seconds",
 		"Unix time of the last endpoint set delivered by discovery (0 before the first).",
 		[]string{"upstream"}, nil)
@@ -63,7 +70,8 @@ func NewCollector(list func() []*upstream.Upstream) *Collector {
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descDuration, descActive, descEndpoints,
-		descLocalReplies, descRetries, descDiscoveryUpdates, descDiscoveryErrors, descDiscoveryLast} {
+		descLocalReplies, descRetries, descDiscoveryUpdates, descDiscoveryErrors, descDiscoveryLast,
+		descEjections, descBreaker} {
 		ch <- d
 	}
 }
@@ -95,16 +103,27 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			last = float64(t.UnixNano()) / 1e9
 		}
 		gauge(descDiscoveryLast, last, name)
+		gauge(descBreaker, float64(u.Breaker().StateValue()), name)
 
 		healthy, ejected := 0, 0
 		if s := u.Snapshot(); s != nil {
 			for _, m := range s.Members {
-				if m.Healthy {
+				e := m.Endpoint
+				switch {
+				case e.Outlier.Ejected():
+					ejected++
+				case m.Healthy:
 					healthy++
 				}
-				m.Endpoint.EachCode(func(code int, n uint64) {
-					counter(descRequests, n, name, m.Endpoint.Address, strconv.Itoa(code))
+				e.EachCode(func(code int, n uint64) {
+					counter(descRequests, n, name, e.Address, strconv.Itoa(code))
 				})
+				for r := 1; r < outlier.NumReasons; r++ {
+					reason := outlier.Reason(r)
+					if n := e.Outlier.EjectionsTotal(reason); n > 0 {
+						counter(descEjections, n, name, e.Address, reason.String())
+					}
+				}
 			}
 		}
 		gauge(descEndpoints, float64(healthy), name, "healthy")

@@ -1,28 +1,34 @@
-// Package proxy is the request path of an HTTP upstream listener: pick an
-// endpoint, forward the request through a Transport, stream the response
-// back, and finish the accounting once the body is done. Local replies
-// (SPEC.md) are written here too.
+// Package proxy is the request path of an HTTP upstream listener: admit
+// the request (concurrency cap), and for each attempt ask the breaker, pick
+// an endpoint, forward through a Transport; retry what qualifies within the
+// budget; stream the chosen response back and finish the accounting once
+// the body is done. Local replies (SPEC.md) are written here too.
 package proxy
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"time"
 
+	"github.com/outrigger-mesh/outrigger/sidecar/balancer"
+	"github.com/outrigger-mesh/outrigger/sidecar/breaker"
 	"github.com/outrigger-mesh/outrigger/sidecar/localreply"
+	"github.com/outrigger-mesh/outrigger/sidecar/retry"
 	"github.com/outrigger-mesh/outrigger/sidecar/upstream"
 )
 
 // Handler serves the requests of one upstream listener. It is an
 // http.Handler: ServeHTTP runs concurrently, one call per request.
 type Handler struct {
-	up        *upstream.Upstream
-	transport Transport
-	log       *slog.Logger
-	now       func() time.Time
-	timeout   time.Duration
+	up          *upstream.Upstream
+	transport   Transport
+	log         *slog.Logger
+	now         func() time.Time
+	timeout     time.Duration
+	maxRequests int64
 }
 
 // NewHandler returns the handler for up, forwarding through t.
@@ -30,7 +36,9 @@ func NewHandler(up *upstream.Upstream, t Transport, log *slog.Logger) *Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{up: up, transport: t, log: log, now: time.Now, timeout: up.Config().Timeout}
+	cfg := up.Config()
+	return &Handler{up: up, transport: t, log: log, now: time.Now, timeout: cfg.Timeout,
+		maxRequests: int64(cfg.CircuitBreaker.MaxRequests)}
 }
 
 // statusClientClosed records an attempt the client abandoned (nginx's 499):
@@ -39,16 +47,14 @@ const statusClientClosed = 499
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := h.now()
 	stats := h.up.Stats()
-	stats.BeginRequest()
-	defer func() { stats.EndRequest(h.now().Sub(start)) }()
-
-	lease, ok := h.up.Pick(clientKey(r))
-	if !ok {
-		h.localReply(w, localreply.NoHealthyUpstream, "upstream "+h.up.Name()+" has no endpoint to send to")
+	if !stats.TryBeginRequest(h.maxRequests) {
+		h.localReply(w, localreply.Overflow, localreply.Overflow.Status(), "max_requests concurrent requests already in flight")
 		return
 	}
+	start := h.now()
+	defer func() { stats.EndRequest(h.now().Sub(start)) }()
+	h.up.RetryBudget().Request()
 
 	ctx := r.Context()
 	if h.timeout > 0 {
@@ -56,56 +62,84 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel = context.WithTimeout(ctx, h.timeout)
 		defer cancel()
 	}
-	resp, err := h.transport.RoundTrip(outbound(ctx, r, lease.Endpoint().Address))
+	policy := h.up.RetryPolicy()
+	body, err := retry.Prepare(r, policy.Attempts > 0)
 	if err != nil {
-		ae := classify(r.Context(), ctx, err)
-		if ae.clientGone {
-			lease.Done(statusClientClosed, false)
+		if r.Context().Err() == nil {
+			h.localReply(w, localreply.BadRequest, 400, "reading the request body: "+err.Error())
+		}
+		return
+	}
+
+	key := clientKey(r)
+	var avoid *balancer.Endpoint
+	var a attempt
+	for n := 0; ; n++ {
+		h.try(&a, ctx, r, &body, key, avoid)
+		switch {
+		case a.refused != nil:
+			h.localReply(w, *a.refused, a.refused.Status(), a.detail)
+			return
+		case a.clientGone:
 			return
 		}
-		lease.Done(ae.reason.Status(), true)
-		h.localReply(w, ae.reason, err.Error())
-		return
-	}
-	defer resp.Body.Close()
-
-	dst := w.Header()
-	copyEndToEnd(dst, resp.Header, false)
-	announceTrailers(dst, resp.Trailer)
-	w.WriteHeader(resp.StatusCode)
-	readErr, writeErr := streamBody(w, resp.Body, resp.ContentLength == -1)
-	switch {
-	case readErr != nil:
-		// The head is out; the only honest signal left is to break the
-		// client connection so it cannot take a truncated body as whole.
-		ae := classify(r.Context(), ctx, readErr)
-		lease.Done(resp.StatusCode, !ae.clientGone)
-		if !ae.clientGone && h.log.Enabled(ctx, slog.LevelDebug) {
-			h.log.Debug("upstream response body failed", "upstream", h.up.Name(),
-				"endpoint", lease.Endpoint().Address, "reason", ae.reason.String(), "error", readErr)
+		if !a.failed() {
+			h.respond(ctx, w, r, &a, false)
+			return
 		}
-		panic(http.ErrAbortHandler)
-	case writeErr != nil:
-		lease.Done(statusClientClosed, false)
+		exhausted := false
+		if h.retryable(ctx, r, &body, policy, n, &a) {
+			if h.up.RetryBudget().TryRetry() {
+				a.discard()
+				stats.Retry()
+				avoid = a.lease.Endpoint()
+				continue
+			}
+			exhausted = true
+		}
+		if a.resp != nil {
+			h.respond(ctx, w, r, &a, exhausted)
+			return
+		}
+		if exhausted {
+			h.localReply(w, localreply.RetryBudgetExhausted, localreply.RetryBudgetExhausted.Status(), a.detail)
+			return
+		}
+		h.localReply(w, a.reason, a.reason.Status(), a.detail)
 		return
 	}
-	copyTrailers(dst, resp.Trailer)
-	lease.Done(resp.StatusCode, resp.StatusCode >= 500)
+}
+
+// retryable reports whether a failed attempt may be tried again: attempts
+// left, the failure listed in `retries.on`, a method that is safe to repeat
+// (or nothing was sent), a body that can be sent again, time left, and a
+// closed breaker (no retries into an open or half-open one).
+func (h *Handler) retryable(ctx context.Context, r *http.Request, body *retry.Body, p *retry.Policy, attempt int, a *attempt) bool {
+	if attempt >= p.Attempts || ctx.Err() != nil || !p.Matches(a.failure, a.status) {
+		return false
+	}
+	if a.failure != retry.ConnectFailure && (!retry.Idempotent(r.Method) || !body.Replayable()) {
+		return false
+	}
+	if !body.Untouched() && !body.Replayable() {
+		return false
+	}
+	return h.up.Breaker().State() == breaker.Closed
 }
 
 // localReply answers for the sidecar and counts it.
-func (h *Handler) localReply(w http.ResponseWriter, reason localreply.Reason, detail string) {
+func (h *Handler) localReply(w http.ResponseWriter, reason localreply.Reason, status int, detail string) {
 	h.up.Stats().LocalReply(reason)
 	if h.log.Enabled(context.Background(), slog.LevelDebug) {
 		h.log.Debug("local reply", "upstream", h.up.Name(), "reason", reason.String(), "detail", detail)
 	}
-	localreply.Write(w, reason, reason.Status(), detail)
+	localreply.Write(w, reason, status, detail)
 }
 
 // outbound builds the request to the endpoint. The inbound request is read,
 // never modified (STYLE.md 10): the URL is copied, the header map is new
 // (its value slices shared), and Host is passed through unchanged.
-func outbound(ctx context.Context, in *http.Request, addr string) *http.Request {
+func outbound(ctx context.Context, in *http.Request, addr string, body io.ReadCloser) *http.Request {
 	u := new(url.URL)
 	*u = *in.URL
 	u.Scheme = "http"
@@ -116,10 +150,6 @@ func outbound(ctx context.Context, in *http.Request, addr string) *http.Request 
 	copyEndToEnd(hdr, in.Header, true)
 	hdr["X-Forwarded-For"] = appendForwardedFor(in.Header["X-Forwarded-For"], clientIP(in.RemoteAddr))
 
-	body := in.Body
-	if in.ContentLength == 0 {
-		body = http.NoBody
-	}
 	out := &http.Request{
 		Method:        in.Method,
 		URL:           u,
@@ -132,24 +162,4 @@ func outbound(ctx context.Context, in *http.Request, addr string) *http.Request 
 		Host:          in.Host,
 	}
 	return out.WithContext(ctx)
-}
-
-// announceTrailers declares the upstream's trailers so they can be sent
-// after a chunked body.
-func announceTrailers(dst http.Header, trailer http.Header) {
-	if len(trailer) == 0 {
-		return
-	}
-	keys := make([]string, 0, len(trailer))
-	for k := range trailer {
-		keys = append(keys, k)
-	}
-	dst["Trailer"] = keys
-}
-
-// copyTrailers sends the trailer values the upstream gave after its body.
-func copyTrailers(dst http.Header, trailer http.Header) {
-	for k, vv := range trailer {
-		dst[http.TrailerPrefix+k] = vv
-	}
 }

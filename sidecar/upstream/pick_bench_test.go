@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"fmt"
+	"github.com/outrigger-mesh/outrigger/outlier"
 	"testing"
 )
 
@@ -21,8 +22,8 @@ func BenchmarkPickAmongUpstreams(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
-				l, _ := u.Pick("")
-				l.Done(200, false)
+				l, _ := u.Pick("", nil)
+				l.Done(200, outlier.Success)
 			}
 		})
 	}

@@ -26,10 +26,17 @@ func newStats() Stats {
 	return Stats{Duration: newHistogram(DurationBuckets)}
 }
 
-// BeginRequest marks a client request in flight on the upstream.
-func (s *Stats) BeginRequest() { s.active.Add(1) }
+// TryBeginRequest marks a client request in flight on the upstream unless
+// max are in flight already (circuit_breaker.max_requests).
+func (s *Stats) TryBeginRequest(max int64) bool {
+	if n := s.active.Add(1); max > 0 && n > max {
+		s.active.Add(-1)
+		return false
+	}
+	return true
+}
 
-// EndRequest ends a request begun with BeginRequest and records how long
+// EndRequest ends a request begun with TryBeginRequest and records how long
 // the whole request (all tries) took.
 func (s *Stats) EndRequest(d time.Duration) {
 	s.active.Add(-1)

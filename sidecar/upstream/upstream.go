@@ -5,13 +5,17 @@
 package upstream
 
 import (
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/outrigger-mesh/outrigger/discovery"
+	"github.com/outrigger-mesh/outrigger/outlier"
 	"github.com/outrigger-mesh/outrigger/sidecar/balancer"
+	"github.com/outrigger-mesh/outrigger/sidecar/breaker"
 	"github.com/outrigger-mesh/outrigger/sidecar/config"
+	"github.com/outrigger-mesh/outrigger/sidecar/retry"
 )
 
 // Member is one endpoint as a snapshot sees it.
@@ -26,7 +30,8 @@ type Member struct {
 type Snapshot struct {
 	// Members lists every endpoint discovery reported, in its order.
 	Members []Member
-	// Pickable are the endpoints a request may go to.
+	// Pickable are the endpoints a request may go to: healthy per
+	// discovery and not ejected by the outlier detector.
 	Pickable []*balancer.Endpoint
 	// Updated is when discovery last delivered a set.
 	Updated time.Time
@@ -38,6 +43,7 @@ type Options struct {
 	Now           func() time.Time
 	Rand          balancer.Rand
 	DiscoveryKind string // "static" or "consul"
+	Logger        *slog.Logger
 }
 
 // Upstream is one upstream's runtime state. Pick and Lease.Done are called
@@ -49,6 +55,11 @@ type Upstream struct {
 	now    func() time.Time
 	kind   string
 	stats  Stats
+
+	detector *outlier.Detector
+	breaker  *breaker.Breaker
+	budget   *retry.Budget
+	retries  retry.Policy
 
 	snap   atomic.Pointer[Snapshot] // nil until the first discovery result
 	listen atomic.Pointer[string]   // the bound listener address
@@ -75,15 +86,32 @@ func New(cfg config.Upstream, opts Options) (*Upstream, error) {
 	if now == nil {
 		now = time.Now
 	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return &Upstream{
-		cfg:    cfg,
-		policy: policy,
-		now:    now,
-		kind:   opts.DiscoveryKind,
-		stats:  newStats(),
-		byAddr: make(map[string]*tracked),
+		cfg:      cfg,
+		policy:   policy,
+		now:      now,
+		kind:     opts.DiscoveryKind,
+		stats:    newStats(),
+		byAddr:   make(map[string]*tracked),
+		detector: outlier.NewDetector(cfg.Outlier, outlier.Options{Now: now, Logger: log, Upstream: cfg.Name}),
+		breaker:  breaker.New(cfg.Name, cfg.CircuitBreaker, log),
+		budget:   retry.NewBudget(cfg.Retries.BudgetPercent, cfg.Retries.MinPerSecond, now),
+		retries:  retry.NewPolicy(cfg.Retries),
 	}, nil
 }
+
+// Breaker is the upstream's circuit breaker.
+func (u *Upstream) Breaker() *breaker.Breaker { return u.breaker }
+
+// RetryBudget caps the upstream's retries.
+func (u *Upstream) RetryBudget() *retry.Budget { return u.budget }
+
+// RetryPolicy is the upstream's parsed `retries`.
+func (u *Upstream) RetryPolicy() *retry.Policy { return &u.retries }
 
 // Name is the upstream's configured name.
 func (u *Upstream) Name() string { return u.cfg.Name }
@@ -123,7 +151,7 @@ func (u *Upstream) Update(instances []discovery.Instance) {
 	defer u.mu.Unlock()
 	u.gen++
 	members := make([]Member, 0, len(instances))
-	pickable := make([]*balancer.Endpoint, 0, len(instances))
+	hosts := make([]*outlier.Host, 0, len(instances))
 	for _, in := range instances {
 		t := u.byAddr[in.Address]
 		if t == nil {
@@ -137,7 +165,7 @@ func (u *Upstream) Update(instances []discovery.Instance) {
 		t.seen = u.gen
 		members = append(members, Member{Endpoint: t.ep, Healthy: in.Healthy})
 		if in.Healthy {
-			pickable = append(pickable, t.ep)
+			hosts = append(hosts, &t.ep.Outlier)
 		}
 	}
 	for addr, t := range u.byAddr {
@@ -145,10 +173,52 @@ func (u *Upstream) Update(instances []discovery.Instance) {
 			delete(u.byAddr, addr)
 		}
 	}
+	// The detector first: a smaller set may return ejected hosts early.
+	u.detector.SetHosts(hosts)
 	now := u.now()
-	u.snap.Store(&Snapshot{Members: members, Pickable: pickable, Updated: now})
+	u.publishLocked(members, now)
 	u.stats.discoveryUpdates.Add(1)
 	u.stats.lastUpdate.Store(now.UnixNano())
+}
+
+// publishLocked swaps in a snapshot of members whose pickable endpoints
+// are the healthy, non-ejected ones. u.mu is held.
+func (u *Upstream) publishLocked(members []Member, updated time.Time) {
+	pickable := make([]*balancer.Endpoint, 0, len(members))
+	for _, m := range members {
+		if m.Healthy && !m.Endpoint.Outlier.Ejected() {
+			pickable = append(pickable, m.Endpoint)
+		}
+	}
+	u.snap.Store(&Snapshot{Members: members, Pickable: pickable, Updated: updated})
+}
+
+// republish rebuilds the snapshot after ejection state changed. Off the
+// request path except for the one request whose outcome ejected a host.
+func (u *Upstream) republish() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if s := u.snap.Load(); s != nil {
+		u.publishLocked(s.Members, s.Updated)
+	}
+}
+
+// SweepInterval is how often Sweep should run; 0 when outlier detection
+// is off.
+func (u *Upstream) SweepInterval() time.Duration {
+	if !u.detector.Enabled() {
+		return 0
+	}
+	return u.cfg.Outlier.Interval
+}
+
+// Sweep runs the outlier detector's periodic work (returns, failure
+// percentage, decay) and republishes the snapshot when it changed
+// anything. Called from the upstream's sweep ticker.
+func (u *Upstream) Sweep() {
+	if u.detector.Sweep() {
+		u.republish()
+	}
 }
 
 // DiscoveryError counts a failed discovery attempt; the snapshot stays.
@@ -164,13 +234,18 @@ type Lease struct {
 
 // Pick chooses an endpoint for a request from the current snapshot and marks
 // the request active on it. ok is false when there is no endpoint to use.
-// key identifies the client for ip_hash.
-func (u *Upstream) Pick(key string) (l Lease, ok bool) {
+// key identifies the client for ip_hash. avoid, when not nil, is the
+// endpoint a retry should not go back to: another one is taken whenever
+// there is another.
+func (u *Upstream) Pick(key string, avoid *balancer.Endpoint) (l Lease, ok bool) {
 	s := u.snap.Load()
 	if s == nil || len(s.Pickable) == 0 {
 		return Lease{}, false
 	}
 	e := u.policy.Pick(s.Pickable, key)
+	if e == avoid && len(s.Pickable) > 1 {
+		e = leastActiveExcept(s.Pickable, avoid)
+	}
 	e.Begin()
 	return Lease{ep: e, up: u, start: u.now()}, true
 }
@@ -179,9 +254,26 @@ func (u *Upstream) Pick(key string) (l Lease, ok bool) {
 func (l Lease) Endpoint() *balancer.Endpoint { return l.ep }
 
 // Done finishes the attempt: status is what it produced (the upstream's
-// status or the local reply's), failed whether it counts against the
-// endpoint. Later issues hang the outlier detector here.
-func (l Lease) Done(status int, failed bool) {
+// status or the local reply's), o what it means for the endpoint. The
+// outlier detector counts it; when that ejects the endpoint, the snapshot
+// is rebuilt without it before Done returns.
+func (l Lease) Done(status int, o outlier.Outcome) {
 	now := l.up.now()
+	failed := o == outlier.Upstream5xx || o == outlier.LocalFailure
 	l.ep.Finish(status, failed, int64(now.Sub(l.start)), now.UnixNano())
+	if l.up.detector.Record(&l.ep.Outlier, o) {
+		l.up.republish()
+	}
+}
+
+// leastActiveExcept is the retry fallback when the policy picked the
+// endpoint to avoid: the least busy of the others.
+func leastActiveExcept(eps []*balancer.Endpoint, avoid *balancer.Endpoint) *balancer.Endpoint {
+	var best *balancer.Endpoint
+	for _, e := range eps {
+		if e != avoid && (best == nil || e.Active() < best.Active()) {
+			best = e
+		}
+	}
+	return best
 }

@@ -1,0 +1,78 @@
+package retry
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"sync/atomic"
+)
+
+// MaxReplayBody is the largest request body kept for a retry (Linkerd's
+// limit). A larger body streams straight through and the request is not
+// retried once any of it was sent.
+const MaxReplayBody = 64 << 10
+
+// Body is a request body prepared for one or more attempts.
+type Body struct {
+	buf        []byte       // the whole body when replayable
+	replayable bool         // buf holds all of it
+	stream     *sentTracker // the streamed body, when not replayable
+	empty      bool         // no body at all
+}
+
+// Prepare reads a body of known length up to MaxReplayBody so it can be
+// sent again; a larger or chunked body is streamed and tracked, so a retry
+// after a connect failure is still possible when none of it was read.
+// Reading the body happens only when retries are on (attempts > 0).
+// It returns a value so a request without a body allocates nothing.
+func Prepare(r *http.Request, retries bool) (Body, error) {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return Body{empty: true, replayable: true}, nil
+	}
+	if retries && r.ContentLength > 0 && r.ContentLength <= MaxReplayBody {
+		buf := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, buf); err != nil {
+			return Body{}, err
+		}
+		return Body{buf: buf, replayable: true}, nil
+	}
+	return Body{stream: &sentTracker{r: r.Body}}, nil
+}
+
+// ForAttempt returns the body to send on the next attempt, or false when
+// the body cannot be sent again (part of a streamed body was read).
+func (b *Body) ForAttempt() (io.ReadCloser, bool) {
+	switch {
+	case b.empty:
+		return http.NoBody, true
+	case b.replayable:
+		// A fresh reader per attempt: the transport may still be reading
+		// the previous attempt's body on its own goroutine.
+		return io.NopCloser(bytes.NewReader(b.buf)), true
+	case b.stream.read.Load():
+		return nil, false
+	}
+	return b.stream, true
+}
+
+// Replayable reports whether the whole body is held and can be sent again.
+func (b *Body) Replayable() bool { return b.replayable }
+
+// Untouched reports whether nothing of the body has been read yet.
+func (b *Body) Untouched() bool { return b.replayable || !b.stream.read.Load() }
+
+// sentTracker records whether any of a streamed body was read (sent).
+type sentTracker struct {
+	r    io.ReadCloser
+	read atomic.Bool // set by the transport's goroutine
+}
+
+func (s *sentTracker) Read(p []byte) (int, error) {
+	s.read.Store(true)
+	return s.r.Read(p)
+}
+
+// Close does not close the inbound body: the server owns it. The transport
+// closes request bodies when an attempt fails, which must not end the
+// stream a retry would still send.
+func (s *sentTracker) Close() error { return nil }
