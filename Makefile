@@ -1,11 +1,11 @@
 # Outrigger's build. Plain GNU make; the only tool it needs is Go.
 #
-#   make demo    build (bin/consul too), then run the three-instance demo with Consul (deploy/demo/demo.sh)
-#   make test    bin/consul, then vet, gofmt check, and every test with the race detector
+#   make demo    build (bin/consul and bin/jaeger too), then run the demo with Consul and Jaeger (deploy/demo/demo.sh)
+#   make test    bin/consul and bin/jaeger, then vet, gofmt check, and every test with the race detector
 #   make bench   benchmarks
 #   make fuzz    a short run of every Fuzz target
 #   make build   bin/outrigger and bin/demo-service
-#   make tools   bin/consul, a real Consul agent built from source (see below)
+#   make tools   bin/consul and bin/jaeger, a real Consul agent and Jaeger built from source (see below)
 #   make clean   remove bin/ and test leftovers
 #
 # Consul: the demo and the integration tests run a real Consul dev agent on
@@ -15,6 +15,14 @@
 # deploy/tools/consul (its own module, so Consul's dependencies stay out of
 # ours): the first build takes about 5 minutes, and it is rebuilt only when
 # bin/consul is missing or deploy/tools/consul/go.mod or go.sum changes.
+#
+# Jaeger: the same way, bin/jaeger is Jaeger v2 (cmd/jaeger, an
+# OpenTelemetry-collector build with in-memory storage) from the versions
+# pinned in deploy/tools/jaeger: about 4 minutes the first time. The demo
+# and the tracing tests run it on free loopback ports with a config of their
+# own; it receives spans over OTLP and answers Jaeger's query API. Built from
+# Go source, it has no web UI assets: its UI pages are a placeholder, its
+# JSON API (/api/traces/ID) is complete.
 
 GO       ?= go
 FUZZTIME ?= 20s
@@ -22,10 +30,10 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 COMMIT   ?= $(shell git rev-parse --verify -q HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-# The Consul build ignores the caller's GOFLAGS (e.g. -mod=vendor, which
-# the tools module cannot use) and any go.work, and uses the module as
+# The tool builds ignore the caller's GOFLAGS (e.g. -mod=vendor, which
+# the tools modules cannot use) and any go.work, and use each module as
 # committed: -mod=readonly never edits its go.mod or go.sum.
-CONSUL_GOFLAGS := -mod=readonly -buildvcs=false
+TOOLS_GOFLAGS := -mod=readonly -buildvcs=false
 
 .PHONY: all build tools demo test vet fmt-check bench fuzz clean
 
@@ -35,20 +43,26 @@ build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/outrigger ./cmd/outrigger
 	$(GO) build -o bin/demo-service ./cmd/demo-service
 
-tools: bin/consul
+tools: bin/consul bin/jaeger
 
 # Built to a temporary name and renamed, so an interrupted build never
-# leaves a bin/consul that looks up to date.
+# leaves a bin/consul (or bin/jaeger) that looks up to date.
 bin/consul: deploy/tools/consul/go.mod deploy/tools/consul/go.sum
 	@mkdir -p bin
 	@echo "building bin/consul from deploy/tools/consul (the first build takes about 5 minutes)"
-	GOFLAGS='$(CONSUL_GOFLAGS)' GOWORK=off $(GO) build -C deploy/tools/consul -o '$(CURDIR)/bin/consul.tmp' github.com/hashicorp/consul
+	GOFLAGS='$(TOOLS_GOFLAGS)' GOWORK=off $(GO) build -C deploy/tools/consul -o '$(CURDIR)/bin/consul.tmp' github.com/hashicorp/consul
 	mv -f bin/consul.tmp bin/consul
 
-demo: build bin/consul
+bin/jaeger: deploy/tools/jaeger/go.mod deploy/tools/jaeger/go.sum
+	@mkdir -p bin
+	@echo "building bin/jaeger from deploy/tools/jaeger (the first build takes about 4 minutes)"
+	GOFLAGS='$(TOOLS_GOFLAGS)' GOWORK=off $(GO) build -C deploy/tools/jaeger -o '$(CURDIR)/bin/jaeger.tmp' github.com/jaegertracing/jaeger/cmd/jaeger
+	mv -f bin/jaeger.tmp bin/jaeger
+
+demo: build bin/consul bin/jaeger
 	bash deploy/demo/demo.sh
 
-test: bin/consul vet fmt-check
+test: bin/consul bin/jaeger vet fmt-check
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 vet:

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
+	"strconv"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -41,12 +43,12 @@ func (s *Sidecar) consul() (*consulDeps, error) {
 	if s.consulDeps != nil {
 		return s.consulDeps, nil
 	}
-	client, err := newConsulClient(s.cfg.Consul)
+	client, err := newConsulClient(s.cfg.Load().Consul)
 	if err != nil {
 		return nil, err
 	}
 	d := &consulDeps{client: client}
-	if path := s.cfg.Consul.SnapshotFile; path != "" {
+	if path := s.cfg.Load().Consul.SnapshotFile; path != "" {
 		snap, err := discovery.OpenSnapshotFile(path)
 		if err != nil {
 			// Only a cache: start without it, and say so.
@@ -66,14 +68,14 @@ func (s *Sidecar) consulSource(uc config.Upstream) (discovery.Source, error) {
 	}
 	dc := uc.Datacenter
 	if dc == "" {
-		dc = s.cfg.Consul.Datacenter
+		dc = s.cfg.Load().Consul.Datacenter
 	}
 	opts := discovery.ConsulOptions{
 		Service:    uc.Service,
 		Tags:       uc.Tags,
 		Datacenter: dc,
-		WaitTime:   s.cfg.Consul.WaitTime,
-		AllowStale: s.cfg.Consul.AllowStale,
+		WaitTime:   s.cfg.Load().Consul.WaitTime,
+		AllowStale: s.cfg.Load().Consul.AllowStale,
 		Logger:     s.log,
 		Upstream:   uc.Name,
 	}
@@ -89,13 +91,21 @@ func (s *Sidecar) consulSource(uc config.Upstream) (discovery.Source, error) {
 }
 
 // registration is the local application as service.register describes it.
+// With an inbound listener, its bound port is registered (the real one
+// when inbound.listen asked for port 0), so peers come through it.
 func (s *Sidecar) registration() discovery.Registration {
-	svc := s.cfg.Service
+	svc := s.cfg.Load().Service
+	port := s.cfg.Load().RegisteredPort()
+	if s.inbound != nil {
+		if _, p, err := net.SplitHostPort(s.inbound.up.ListenAddr()); err == nil {
+			port, _ = strconv.Atoi(p)
+		}
+	}
 	return discovery.Registration{
 		ID:                      svc.ID,
 		Name:                    svc.Name,
 		Address:                 svc.Address,
-		Port:                    s.cfg.RegisteredPort(),
+		Port:                    port,
 		Tags:                    svc.Tags,
 		Meta:                    svc.Meta,
 		CheckHTTP:               svc.Check.HTTP,

@@ -1,7 +1,8 @@
-// Package sidecar assembles a running Outrigger: one listener per upstream,
-// the discovery that feeds it, and the admin API; and it drains them on
-// shutdown. The request path itself lives in the sub-packages: h1 parses,
-// proxy forwards, upstream and balancer pick and account.
+// Package sidecar assembles a running Outrigger: one listener per upstream
+// (and the inbound one), the discovery that feeds each, and the admin API;
+// it applies reloads and drains on shutdown. The request path itself lives
+// in the sub-packages: h1 parses, proxy forwards, upstream and balancer
+// pick and account.
 package sidecar
 
 import (
@@ -15,65 +16,78 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/outrigger-mesh/outrigger/discovery"
 	"github.com/outrigger-mesh/outrigger/sidecar/admin"
 	"github.com/outrigger-mesh/outrigger/sidecar/config"
-	"github.com/outrigger-mesh/outrigger/sidecar/h1"
-	"github.com/outrigger-mesh/outrigger/sidecar/localreply"
 	"github.com/outrigger-mesh/outrigger/sidecar/metrics"
-	"github.com/outrigger-mesh/outrigger/sidecar/proxy"
 	"github.com/outrigger-mesh/outrigger/sidecar/upstream"
+	"github.com/outrigger-mesh/outrigger/tracing"
 )
 
 // Sidecar is one running Outrigger process's worth of listeners.
 type Sidecar struct {
-	cfg      *config.Config
 	log      *slog.Logger
-	routes   []*route
-	ups      []*upstream.Upstream
+	tracing  *tracing.Tracing // nil when tracing is off
 	admin    *http.Server
 	adminLn  net.Listener
 	draining atomic.Bool
+
+	cfg atomic.Pointer[config.Config]        // the effective config, for /config
+	ups atomic.Pointer[[]*upstream.Upstream] // for /upstreams and /metrics
+
+	mu       sync.Mutex        // serialises Reload and the shutdown
+	routes   map[string]*route // by upstream name
+	order    []string          // upstream names in config order
+	inbound  *route            // nil without inbound.listen
+	retiring sync.WaitGroup    // routes a reload replaced, still draining
+	failed   chan error        // a listener's serve error stops Run
 
 	consulDeps *consulDeps // nil until an upstream needs Consul
 	registrar  *registrar  // nil unless service.register
 }
 
-// route is one upstream with its listener, server and discovery source.
-type route struct {
-	up        *upstream.Upstream
-	source    discovery.Source
-	ln        net.Listener
-	srv       *h1.Server
-	transport proxy.Transport
+// Options are what New needs besides the config.
+type Options struct {
+	Logger  *slog.Logger
+	Version string // the resource's service.version in traces
 }
 
 // New builds the sidecar for a valid cfg and binds every listener, so that
 // a port already in use fails here, before anything is served.
-func New(cfg *config.Config, log *slog.Logger) (_ *Sidecar, err error) {
-	s := &Sidecar{cfg: cfg, log: log}
+func New(cfg *config.Config, opts Options) (_ *Sidecar, err error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Sidecar{log: log, routes: map[string]*route{}, failed: make(chan error, 1)}
+	s.cfg.Store(cfg)
 	defer func() {
 		if err != nil {
-			s.closeListeners()
+			s.closePorts()
 		}
 	}()
+	s.tracing, err = tracing.Setup(context.Background(), cfg.Tracing, cfg.Service, tracing.Options{Version: opts.Version, Logger: log})
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Inbound.Listen != "" {
-		return nil, fmt.Errorf("inbound.listen: the inbound listener is not supported by this build yet")
+		if s.inbound, err = s.newRoute("inbound", inboundUpstream(cfg), true, nil); err != nil {
+			return nil, err
+		}
 	}
 	for i, uc := range cfg.Upstreams {
-		r, err := s.newRoute(i, uc)
+		r, err := s.newRoute(fmt.Sprintf("upstreams[%d]", i), uc, false, nil)
 		if err != nil {
 			return nil, err
 		}
-		s.routes = append(s.routes, r)
-		s.ups = append(s.ups, r.up)
+		s.routes[uc.Name] = r
+		s.order = append(s.order, uc.Name)
 	}
+	s.publishUpstreams()
 	mh, err := metrics.Handler(metrics.NewCollector(s.Upstreams))
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	s.adminLn, err = net.Listen("tcp", cfg.Admin.Listen)
-	if err != nil {
+	if s.adminLn, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
 		return nil, fmt.Errorf("admin.listen: %w", err)
 	}
 	if cfg.Service.Register {
@@ -91,52 +105,42 @@ func New(cfg *config.Config, log *slog.Logger) (_ *Sidecar, err error) {
 	return s, nil
 }
 
-func (s *Sidecar) newRoute(i int, uc config.Upstream) (*route, error) {
-	key := fmt.Sprintf("upstreams[%d]", i)
-	if uc.Protocol != config.ProtocolHTTP {
-		return nil, fmt.Errorf("%s.protocol: %q is not supported by this build yet; use http", key, uc.Protocol)
+// publishUpstreams makes the current routes visible to the admin API and
+// metrics, in config order. s.mu is held (or there is no concurrency yet).
+func (s *Sidecar) publishUpstreams() {
+	ups := make([]*upstream.Upstream, 0, len(s.order))
+	for _, name := range s.order {
+		ups = append(ups, s.routes[name].up)
 	}
-	var source discovery.Source = discovery.NewStatic(uc.Endpoints)
-	if len(uc.Endpoints) == 0 {
-		var err error
-		if source, err = s.consulSource(uc); err != nil {
-			return nil, fmt.Errorf("%s: %w", key, err)
-		}
-	}
-	up, err := upstream.New(uc, upstream.Options{DiscoveryKind: source.Kind(), Logger: s.log})
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", key, err)
-	}
-	ln, err := net.Listen("tcp", uc.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("%s.listen: %w", key, err)
-	}
-	up.SetListenAddr(ln.Addr().String())
-	transport := proxy.NewHTTP1Transport(uc)
-	srv := &h1.Server{
-		Handler: proxy.NewHandler(up, transport, s.log),
-		OnBadRequest: func(int, string) {
-			up.Stats().LocalReply(localreply.BadRequest)
-		},
-		Logger: s.log,
-	}
-	return &route{up: up, source: source, ln: ln, srv: srv, transport: transport}, nil
+	s.ups.Store(&ups)
 }
 
-func (s *Sidecar) closeListeners() {
-	for _, r := range s.routes {
-		r.ln.Close()
+func (s *Sidecar) closePorts() {
+	for _, r := range s.allRoutes() {
+		r.port.Close()
 	}
 	if s.adminLn != nil {
 		s.adminLn.Close()
 	}
 }
 
+// allRoutes is the inbound route (if any) and the upstreams' routes.
+func (s *Sidecar) allRoutes() []*route {
+	var out []*route
+	if s.inbound != nil {
+		out = append(out, s.inbound)
+	}
+	for _, name := range s.order {
+		out = append(out, s.routes[name])
+	}
+	return out
+}
+
 // Upstreams implements admin.State.
-func (s *Sidecar) Upstreams() []*upstream.Upstream { return s.ups }
+func (s *Sidecar) Upstreams() []*upstream.Upstream { return *s.ups.Load() }
 
 // Config implements admin.State.
-func (s *Sidecar) Config() *config.Config { return s.cfg }
+func (s *Sidecar) Config() *config.Config { return s.cfg.Load() }
 
 // Draining implements admin.State.
 func (s *Sidecar) Draining() bool { return s.draining.Load() }
@@ -144,62 +148,51 @@ func (s *Sidecar) Draining() bool { return s.draining.Load() }
 // AdminAddr is the bound admin API address.
 func (s *Sidecar) AdminAddr() string { return s.adminLn.Addr().String() }
 
-// Run serves until ctx is cancelled (the signal), then drains: readiness
-// turns 503, listeners stop accepting, in-flight requests finish within
-// drain_timeout, and what remains is closed. It returns nil after a drain,
-// or the error that stopped a listener.
+// Run serves until ctx is cancelled (the signal), then shuts down: not
+// ready, watches stopped, deregistered, listeners drained within
+// drain_timeout, spans flushed. It returns nil after a drain, or the error
+// that stopped a listener.
 func (s *Sidecar) Run(ctx context.Context) error {
-	discCtx, stopDiscovery := context.WithCancel(context.Background())
-	var discWG sync.WaitGroup
+	regCtx, stopRegistering := context.WithCancel(context.Background())
+	var regDone sync.WaitGroup
 	if s.registrar != nil {
-		discWG.Add(1)
+		regDone.Add(1)
 		go func() {
-			defer discWG.Done()
-			s.registrar.run(discCtx)
+			defer regDone.Done()
+			s.registrar.run(regCtx)
 		}()
 	}
-	for _, r := range s.routes {
-		discWG.Add(1)
-		go func() {
-			defer discWG.Done()
-			r.source.Run(discCtx, r.up.Update, func(error) { r.up.DiscoveryError() })
-		}()
-		if every := r.up.SweepInterval(); every > 0 {
-			discWG.Add(1)
-			go func() {
-				defer discWG.Done()
-				sweep(discCtx, r.up, every)
-			}()
-		}
+	s.mu.Lock()
+	for _, r := range s.allRoutes() {
+		r.start(s.log, s.failed)
 	}
-
-	failed := make(chan error, len(s.routes)+1)
-	for _, r := range s.routes {
-		s.log.Info("listening", "upstream", r.up.Name(), "addr", r.up.ListenAddr(),
-			"protocol", r.up.Config().Protocol, "lb", r.up.Config().LB, "discovery", r.source.Kind())
-		go func() {
-			if err := r.srv.Serve(r.ln); err != nil && !errors.Is(err, h1.ErrServerClosed) {
-				failed <- fmt.Errorf("upstream %s: %w", r.up.Name(), err)
-			}
-		}()
-	}
+	s.mu.Unlock()
 	s.log.Info("admin listening", "addr", s.AdminAddr())
 	go func() {
 		if err := s.admin.Serve(s.adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			failed <- fmt.Errorf("admin: %w", err)
+			select {
+			case s.failed <- fmt.Errorf("admin: %w", err):
+			default:
+			}
 		}
 	}()
 
 	var runErr error
 	select {
 	case <-ctx.Done():
-	case runErr = <-failed:
+	case runErr = <-s.failed:
 		s.log.Error("listener failed; shutting down", "error", runErr)
 	}
-	// Peers stop sending first: stop registering, deregister, then drain.
+	// Peers stop sending first: not ready, stop registering, deregister,
+	// then drain.
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.draining.Store(true)
-	stopDiscovery()
-	discWG.Wait()
+	stopRegistering()
+	regDone.Wait()
+	for _, r := range s.allRoutes() {
+		r.stopWatching()
+	}
 	if s.registrar != nil {
 		s.registrar.deregister()
 	}
@@ -208,44 +201,50 @@ func (s *Sidecar) Run(ctx context.Context) error {
 }
 
 // drain stops accepting on every listener at once and waits for in-flight
-// requests up to drain_timeout; the admin API stays up until the end so
-// probes can watch /ready say "draining".
+// requests (and routes a reload retired) up to drain_timeout; the admin API
+// stays up until the end so probes can watch /ready say "draining".
+// s.mu is held.
 func (s *Sidecar) drain() {
+	cfg := s.cfg.Load()
 	start := time.Now()
-	s.log.Info("draining", "timeout", s.cfg.DrainTimeout.String())
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
+	s.log.Info("draining", "timeout", cfg.DrainTimeout.String())
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
 	var cut atomic.Int64
-	for _, r := range s.routes {
+	for _, r := range s.allRoutes() {
+		r.port.Close()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := r.srv.Shutdown(ctx); err != nil {
+			if err := r.drain(ctx); err != nil {
 				cut.Add(1)
 				s.log.Warn("drain timeout: closed remaining connections", "upstream", r.up.Name(), "error", err)
 			}
-			r.transport.CloseIdleConnections()
 		}()
 	}
 	wg.Wait()
+	retired := make(chan struct{})
+	go func() { s.retiring.Wait(); close(retired) }()
+	select {
+	case <-retired:
+	case <-ctx.Done():
+	}
+	// Spans of the drained requests go out last, within what is left of
+	// drain_timeout (at least a second), so an unreachable collector
+	// cannot hold up the exit for long.
+	flushCtx, flushCancel := context.WithTimeout(context.Background(), max(time.Until(deadlineOf(ctx)), time.Second))
+	if err := s.tracing.Shutdown(flushCtx); err != nil {
+		s.log.Warn("could not flush all spans", "error", err)
+	}
+	flushCancel()
 	adminCtx, adminCancel := context.WithTimeout(context.Background(), time.Second)
 	defer adminCancel()
 	_ = s.admin.Shutdown(adminCtx)
 	s.log.Info("drained", "took", time.Since(start).Round(time.Millisecond).String(), "upstreams_cut", cut.Load())
 }
 
-// sweep runs the upstream's outlier sweep (returns, failure percentage,
-// decay) every interval until ctx ends.
-func sweep(ctx context.Context, up *upstream.Upstream, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			up.Sweep()
-		}
-	}
+func deadlineOf(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
 }

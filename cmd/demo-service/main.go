@@ -8,6 +8,7 @@
 //	demo-service consul-wait -consul ADDR -service NAME -passing N [-timeout D]
 //	demo-service upstreams -admin ADDR -upstream NAME [-want N | -endpoint HOST:PORT [-want-ejected B]] [-timeout D]
 //	demo-service control -addr HOST:PORT fail [-status CODE] | heal
+//	demo-service trace -jaeger URL -trace ID [-services a,b] [-timeout D]
 //
 // The server answers GET /health with 200 "ok" and every other request with a
 // JSON echo naming the instance, so a load run can tell which instance served
@@ -60,8 +61,11 @@ const usage = `usage:
   demo-service control -addr HOST:PORT fail [-status 503] | heal
       flip a running instance's failure switch: with fail, every request but
       /health and /control/* answers the status; heal undoes it
+  demo-service trace -jaeger http://HOST:PORT -trace ID [-services a,b] [-timeout D]
+      wait until Jaeger's query API has the trace (with a span from each of
+      -services) and print its span tree: "service: operation [kind] duration"
 
-Run "demo-service [load|freeport|consul-wait|upstreams|control] -h" for the flags of each.
+Run "demo-service [load|freeport|consul-wait|upstreams|control|trace] -h" for the flags of each.
 `
 
 func main() {
@@ -85,6 +89,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return runUpstreams(ctx, args[1:], stdout, stderr)
 		case "control":
 			return runControl(ctx, args[1:], stdout, stderr)
+		case "trace":
+			return runTrace(ctx, args[1:], stdout, stderr)
 		case "serve":
 			return runServe(ctx, args[1:], stdout, stderr)
 		case "help", "-h", "-help", "--help":

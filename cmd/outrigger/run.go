@@ -24,12 +24,15 @@ func runCmd(args []string, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	sc, err := sidecar.New(cfg, log)
+	sc, err := sidecar.New(cfg, sidecar.Options{Logger: log, Version: version})
 	if err != nil {
 		log.Error("cannot start", "file", cfg.File, "error", err)
 		return exitRuntime
 	}
 	log.Info("outrigger started", "version", version, "service", cfg.Service.Name, "upstreams", len(cfg.Upstreams))
+	watchCtx, stopWatching := context.WithCancel(ctx)
+	defer stopWatching()
+	go watchReloads(watchCtx, sc, cfg.File, log)
 	if err := sc.Run(ctx); err != nil {
 		log.Error("stopped", "error", err)
 		return exitRuntime

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Outrigger demo: a Consul dev agent, three instances of a "payments"
-# service that register themselves in it (one of them slow), and one sidecar
-# that finds them in Consul and balances by least connections. Then one
-# instance starts failing while its health check still passes: the sidecar
-# retries its failures elsewhere, ejects it (passive outlier detection) and
-# takes it back once it is healed and its ejection time is over. Finally one
-# instance deregisters and the sidecar stops sending it traffic. Run it with
-# `make demo` (which builds bin/ first, bin/consul included). It needs only
-# bash and the three binaries: no curl, no jq, no Docker.
+# Outrigger demo: a Consul dev agent, Jaeger, three instances of a
+# "payments" service that register themselves in Consul (one of them slow),
+# and one sidecar, "web", that finds them in Consul and balances by least
+# connections. Then one instance starts failing while its health check still
+# passes: the sidecar retries its failures elsewhere, ejects it (passive
+# outlier detection) and takes it back once it is healed and its ejection
+# time is over. Then one instance deregisters and the sidecar stops sending
+# it traffic. Last, a second sidecar, "payments", goes in front of one
+# instance, and one request is followed through both sidecars in Jaeger.
+# Run it with `make demo` (which builds bin/ first, bin/consul and
+# bin/jaeger included). It needs only bash and the four binaries: no curl,
+# no jq, no Docker. DEMO_HOLD=1 makes it wait for Enter before it stops
+# everything, so that the trace can be looked at in Jaeger.
 #
 # Everything listens on 127.0.0.1 on free ports, lives in a temp dir, and is
 # stopped and removed when the script exits, whether it succeeds or not.
@@ -19,7 +23,7 @@ START_TIMEOUT=20  # seconds to wait for each process to become ready
 STOP_TIMEOUT=30   # seconds to wait for each process to exit after SIGTERM
 OUTLIER_TIMEOUT=30 # seconds to wait for an ejection, or a return from one
 
-for b in outrigger demo-service consul; do
+for b in outrigger demo-service consul jaeger; do
 	if [[ ! -x $BIN/$b ]]; then
 		echo "demo: $BIN/$b is missing; run 'make demo' (or 'make build tools' first)" >&2
 		exit 1
@@ -27,8 +31,9 @@ for b in outrigger demo-service consul; do
 done
 
 # The demo's config must be the one in force: drop the user's overrides
-# (the sidecar honours CONSUL_HTTP_ADDR and CONSUL_HTTP_TOKEN too).
-while read -r v; do unset "$v"; done < <(compgen -e | grep -E '^(OUTRIGGER|CONSUL)_' || true)
+# (the sidecar honours CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN and the OTEL_*
+# variables too).
+while read -r v; do unset "$v"; done < <(compgen -e | grep -E '^(OUTRIGGER|CONSUL|OTEL)_' || true)
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/outrigger-demo.XXXXXX")
 PIDS=() # every process we started and has not been stopped yet
@@ -89,12 +94,15 @@ http_status() {
 	printf '%s\n' "${BASH_REMATCH[1]}"
 }
 
-# http_body HOST:PORT PATH: prints the body of a GET that answers 200, like
-# http_status. Fails when nothing answers or the status is not 200.
+# http_body HOST:PORT PATH [HEADER...]: prints the body of a GET that
+# answers 200, like http_status; each HEADER ("Name: value") is sent with
+# the request. Fails when nothing answers or the status is not 200.
 http_body() {
-	local addr=$1 path=$2 resp=""
+	local addr=$1 path=$2 resp="" headers="" h
+	shift 2
+	for h in "$@"; do headers+="$h"$'\r\n'; done
 	{ exec 3<>"/dev/tcp/${addr%:*}/${addr##*:}"; } 2>/dev/null || return 1
-	printf 'GET %s HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n\r\n' "$path" "$addr" >&3 2>/dev/null || true
+	printf 'GET %s HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n%s\r\n' "$path" "$addr" "$headers" >&3 2>/dev/null || true
 	IFS= read -r -d '' -t 2 resp <&3 || true # reads up to EOF (or 2s)
 	exec 3>&- 3<&-
 	[[ $resp =~ ^HTTP/[0-9.]+\ 200 ]] || return 1
@@ -134,6 +142,28 @@ wait_200() {
 		sleep 0.1 # poll interval
 	done
 	fail "$what: GET http://$addr$path was not 200 within ${START_TIMEOUT}s (last: ${code:-no answer})"
+}
+
+# wait_tcp WHAT PID HOST:PORT: polls until HOST:PORT accepts a connection,
+# the process dies, or START_TIMEOUT passes.
+wait_tcp() {
+	local what=$1 pid=$2 addr=$3
+	local deadline=$((SECONDS + START_TIMEOUT))
+	while ((SECONDS < deadline)); do
+		if { exec 3<>"/dev/tcp/${addr%:*}/${addr##*:}"; } 2>/dev/null; then
+			exec 3>&- 3<&-
+			say "$what: $addr accepts connections"
+			return 0
+		fi
+		kill -0 "$pid" 2>/dev/null || fail "$what exited before it was ready"
+		sleep 0.1 # poll interval
+	done
+	fail "$what: nothing accepted connections on $addr within ${START_TIMEOUT}s"
+}
+
+# random_hex N: prints N random bytes as lower-case hex.
+random_hex() {
+	od -An -tx1 -N "$1" /dev/urandom | tr -d ' \n'
 }
 
 # stop_wait PID SECONDS: waits (after a signal was sent) for PID to exit and
@@ -189,13 +219,18 @@ forget() {
 	done
 }
 
-step "1. Pick nine free loopback ports"
-mapfile -t PORTS < <("$BIN/demo-service" freeport -n 9)
-((${#PORTS[@]} == 9)) || fail "demo-service freeport printed ${#PORTS[*]} ports, want 9"
+step "1. Pick sixteen free loopback ports"
+mapfile -t PORTS < <("$BIN/demo-service" freeport -n 16)
+((${#PORTS[@]} == 16)) || fail "demo-service freeport printed ${#PORTS[*]} ports, want 16"
 P1=${PORTS[0]} P2=${PORTS[1]} P3=${PORTS[2]} ADMIN=127.0.0.1:${PORTS[3]} LISTEN=127.0.0.1:${PORTS[4]}
 CONSUL=127.0.0.1:${PORTS[5]} PAY1=127.0.0.1:$P1
+JAEGER_OTLP=127.0.0.1:${PORTS[9]} JAEGER_OTLP_HTTP=127.0.0.1:${PORTS[10]}
+JAEGER_QUERY=127.0.0.1:${PORTS[11]} JAEGER_QUERY_GRPC=127.0.0.1:${PORTS[12]}
+PAY_INBOUND=127.0.0.1:${PORTS[13]} PAY_ADMIN=127.0.0.1:${PORTS[14]} TRACED_LISTEN=127.0.0.1:${PORTS[15]}
 say "instances on $P1 $P2 $P3, sidecar admin API on $ADMIN, upstream listener on $LISTEN"
 say "Consul HTTP API on $CONSUL (serf LAN ${PORTS[6]}, serf WAN ${PORTS[7]}, server RPC ${PORTS[8]})"
+say "Jaeger: OTLP in on $JAEGER_OTLP (gRPC) and $JAEGER_OTLP_HTTP (HTTP), query API on $JAEGER_QUERY"
+say "for step 14: payments sidecar inbound $PAY_INBOUND and admin $PAY_ADMIN, web listener $TRACED_LISTEN"
 
 step "2. Start a Consul dev agent (in memory, loopback only) and wait for its leader"
 start consul "$BIN/consul" agent -dev -bind 127.0.0.1 -client 127.0.0.1 \
@@ -205,7 +240,56 @@ start consul "$BIN/consul" agent -dev -bind 127.0.0.1 -client 127.0.0.1 \
 CONSUL_PID=$LAST_PID
 wait_leader "$CONSUL_PID" "$CONSUL"
 
-step "3. Start three instances of the payments service; each registers itself in Consul with an HTTP check"
+step "3. Start Jaeger (spans kept in memory, loopback only) and wait until it takes spans"
+say "The sidecars send their spans to Jaeger's OTLP receiver; its query API serves them back."
+JAEGER_CONFIG=$TMP/jaeger.yaml
+cat >"$JAEGER_CONFIG" <<YAML
+service:
+  extensions: [jaeger_storage, jaeger_query]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [jaeger_storage_exporter]
+  telemetry:
+    metrics:
+      level: none          # no metrics endpoint (it would take port 8888)
+    logs:
+      level: warn
+extensions:
+  jaeger_storage:
+    backends:
+      mem:
+        memory:
+          max_traces: 10000
+  jaeger_query:
+    enable_tracing: false  # Jaeger does not trace itself (it would export to port 4317)
+    storage:
+      traces: mem
+    http:
+      endpoint: $JAEGER_QUERY
+    grpc:
+      endpoint: $JAEGER_QUERY_GRPC
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: $JAEGER_OTLP
+      http:
+        endpoint: $JAEGER_OTLP_HTTP
+processors:
+  batch:
+    timeout: 200ms         # store spans within 200ms of their arrival
+exporters:
+  jaeger_storage_exporter:
+    trace_storage: mem
+YAML
+start jaeger "$BIN/jaeger" --config "$JAEGER_CONFIG"
+JAEGER_PID=$LAST_PID
+wait_200 jaeger "$JAEGER_PID" "$JAEGER_QUERY" /api/services
+wait_tcp "jaeger OTLP/gRPC" "$JAEGER_PID" "$JAEGER_OTLP"
+
+step "4. Start three instances of the payments service; each registers itself in Consul with an HTTP check"
 say "(the third adds 100ms to every request)"
 declare -A INSTANCE_PID
 for spec in "payments-1 $P1 0s" "payments-2 $P2 0s" "payments-3-slow $P3 100ms"; do
@@ -217,8 +301,9 @@ for spec in "payments-1 $P1 0s" "payments-2 $P2 0s" "payments-3-slow $P3 100ms";
 done
 "$BIN/demo-service" consul-wait -consul "$CONSUL" -service payments -passing 3 -timeout "${START_TIMEOUT}s" | sed 's/^/   /'
 
-step "4. Write the sidecar's config: one upstream with no endpoints, so they come from Consul; least_conn"
+step "5. Write the web sidecar's config: upstream payments has no endpoints, so they come from Consul; least_conn"
 say "Retries and outlier detection are on by default; the demo shortens the outlier timings so you can watch them."
+say "Every request is traced to Jaeger; the upstream payments-traced is for step 14."
 CONFIG=$TMP/outrigger.yaml
 cat >"$CONFIG" <<YAML
 service:
@@ -230,6 +315,11 @@ log:
 consul:
   address: $CONSUL
   wait_time: 30s
+tracing:
+  exporter: otlp               # send spans to Jaeger over OTLP/gRPC
+  endpoint: $JAEGER_OTLP
+  protocol: grpc
+  sample_ratio: 1.0            # trace every request this sidecar starts a trace for
 upstreams:
   - name: payments # Consul service "payments" (the default: the upstream's name)
     listen: $LISTEN
@@ -240,13 +330,16 @@ upstreams:
       consecutive_5xx: 5       # the default: 5 answers 5xx in a row eject an endpoint
       interval: 1s             # check every second whether ejected endpoints are due back (default 10s)
       base_ejection_time: 5s   # an ejection lasts 5s x times ejected (default 30s)
+  - name: payments-traced      # step 14: payments-1 behind its own sidecar, a fixed endpoint (no Consul)
+    listen: $TRACED_LISTEN
+    endpoints: ["$PAY_INBOUND"]
 YAML
 sed 's/^/   | /' "$CONFIG"
 
-step "5. Check it: outrigger validate -c $CONFIG"
+step "6. Check it: outrigger validate -c $CONFIG"
 "$BIN/outrigger" validate -c "$CONFIG" | sed 's/^/   /'
 
-step "6. Start the sidecar and wait until it is ready (it has the first answer from Consul)"
+step "7. Start the sidecar and wait until it is ready (it has the first answer from Consul)"
 start outrigger "$BIN/outrigger" run -c "$CONFIG"
 SIDECAR_PID=$LAST_PID
 wait_200 "outrigger" "$SIDECAR_PID" "$ADMIN" /ready
@@ -254,16 +347,16 @@ n=$("$BIN/demo-service" upstreams -admin "$ADMIN" -upstream payments -want 3 -ti
 	fail "the sidecar did not list the 3 payments instances from Consul within ${START_TIMEOUT}s"
 say "GET http://$ADMIN/upstreams: payments has $n endpoints, from Consul"
 
-step "7. Send 1500 requests through the sidecar (16 at a time): the app only knows http://$LISTEN"
+step "8. Send 1500 requests through the sidecar (16 at a time): the app only knows http://$LISTEN"
 say "least_conn sends each request to the endpoint with the fewest requests in flight."
 say "payments-3-slow holds each request 100ms, so it is busy more often and gets a smaller share."
 echo
 "$BIN/demo-service" load -url "http://$LISTEN/pay" -requests 1500 -concurrency 16 -expect-status 200 | sed 's/^/   /'
 
-step "8. What the sidecar saw: outrigger status --admin $ADMIN"
+step "9. What the sidecar saw: outrigger status --admin $ADMIN"
 "$BIN/outrigger" status --admin "$ADMIN" | sed 's/^/   /'
 
-step "9. payments-1 starts failing: every request but /health now answers 503"
+step "10. payments-1 starts failing: every request but /health now answers 503"
 say "A switch inside payments-1 makes it fail every real request, while /health still answers 200:"
 say "Consul's health check keeps passing, so as far as Consul knows payments-1 is fine."
 "$BIN/demo-service" control -addr "$PAY1" fail -status 503 | sed 's/^/   /'
@@ -277,7 +370,7 @@ if ! "$BIN/demo-service" load -url "http://$LISTEN/pay" -requests 600 -concurren
 fi
 sed 's/^/   /' "$LOAD_FAIL"
 
-step "10. The sidecar ejected payments-1: passive outlier detection"
+step "11. The sidecar ejected payments-1: passive outlier detection"
 say "After 5 consecutive 5xx (outlier.consecutive_5xx) the sidecar took payments-1 out of rotation."
 say "Nothing was probed: it judged the answers to real traffic, which Consul's /health check never sees."
 EJECTED=$("$BIN/demo-service" upstreams -admin "$ADMIN" -upstream payments -endpoint "$PAY1" -want-ejected true \
@@ -297,7 +390,7 @@ say "outrigger status: payments-1 ($PAY1) is ejected; its FAILURES are the 503s 
 echo
 "$BIN/outrigger" status --admin "$ADMIN" | sed 's/^/   /'
 
-step "11. Heal payments-1: it returns after base_ejection_time"
+step "12. Heal payments-1: it returns after base_ejection_time"
 "$BIN/demo-service" control -addr "$PAY1" heal | sed 's/^/   /'
 say "The sidecar does not probe an ejected endpoint either: it puts it back when its ejection time"
 say "(base_ejection_time 5s x 1 ejection) is over, at the next outlier check (every 1s here)."
@@ -318,7 +411,7 @@ fi
 sed 's/^/   /' "$LOAD_HEALED"
 grep -q '^ *payments-1 ' "$LOAD_HEALED" || fail "payments-1 got no requests after it returned"
 
-step "12. Deregister payments-2: SIGTERM makes it deregister from Consul, then stop"
+step "13. Deregister payments-2: SIGTERM makes it deregister from Consul, then stop"
 say "This time the registry itself drops the instance, and the sidecar follows Consul's list."
 stop payments-2 "${INSTANCE_PID[payments-2]}"
 n=$("$BIN/demo-service" upstreams -admin "$ADMIN" -upstream payments -want 2 -timeout "${START_TIMEOUT}s") ||
@@ -338,13 +431,86 @@ fi
 echo
 "$BIN/outrigger" status --admin "$ADMIN" | sed 's/^/   /'
 
-step "13. Stop the sidecar with SIGTERM (it drains in-flight requests and exits 0), then the rest"
+step "14. Tracing: follow one request through two sidecars in Jaeger"
+say "A second sidecar, \"payments\", now sits in front of payments-1: its inbound listener $PAY_INBOUND"
+say "takes the requests for payments-1 ($PAY1) and passes them on. The web sidecar reaches it through its"
+say "upstream payments-traced (listener $TRACED_LISTEN, endpoints [$PAY_INBOUND]). Both sidecars send spans to Jaeger."
+PAY_CONFIG=$TMP/outrigger-payments.yaml
+cat >"$PAY_CONFIG" <<YAML
+service:
+  name: payments               # the service.name of its spans
+  address: 127.0.0.1           # the app it sits beside: payments-1
+  port: $P1
+inbound:
+  listen: $PAY_INBOUND  # requests for payments-1 come in here
+admin:
+  listen: $PAY_ADMIN
+consul:
+  address: $CONSUL
+tracing:
+  exporter: otlp
+  endpoint: $JAEGER_OTLP
+  protocol: grpc
+  sample_ratio: 1.0
+upstreams: []                  # payments-1 calls nothing
+YAML
+sed 's/^/   | /' "$PAY_CONFIG"
+"$BIN/outrigger" validate -c "$PAY_CONFIG" | sed 's/^/   /'
+start outrigger-payments "$BIN/outrigger" run -c "$PAY_CONFIG"
+PAY_SIDECAR_PID=$LAST_PID
+wait_200 "payments sidecar" "$PAY_SIDECAR_PID" "$PAY_ADMIN" /ready
+wait_tcp "payments sidecar inbound" "$PAY_SIDECAR_PID" "$PAY_INBOUND"
+say "A few requests, app -> web sidecar -> payments sidecar -> payments-1:"
+echo
+LOAD_TRACED=$TMP/load-traced.txt
+if ! "$BIN/demo-service" load -url "http://$TRACED_LISTEN/pay" -requests 5 -concurrency 1 -expect-status 200 >"$LOAD_TRACED"; then
+	sed 's/^/   /' "$LOAD_TRACED"
+	fail "requests through the two sidecars failed"
+fi
+sed 's/^/   /' "$LOAD_TRACED"
+TRACE_ID=$(random_hex 16) APP_SPAN=$(random_hex 8)
+[[ $TRACE_ID =~ ^[0-9a-f]{32}$ && $APP_SPAN =~ ^[0-9a-f]{16}$ ]] || fail "could not make random ids from /dev/urandom"
+TRACEPARENT=00-$TRACE_ID-$APP_SPAN-01
+say "Now one request that carries the app's own trace context (W3C headers):"
+say "  traceparent: $TRACEPARENT   (00-<trace id>-<parent span id>-<flags, 01 = sampled>)"
+say "  baggage: demo.user=alice    (key=value pairs that travel with the trace)"
+ECHO=$(http_body "$TRACED_LISTEN" /pay "traceparent: $TRACEPARENT" "baggage: demo.user=alice") ||
+	fail "GET http://$TRACED_LISTEN/pay with a traceparent did not answer 200"
+say "payments-1 echoed: $ECHO"
+[[ $ECHO =~ \"traceparent\":\"([^\"]*)\" ]] || fail "the echo has no traceparent"
+GOT=${BASH_REMATCH[1]}
+[[ $GOT =~ ^00-$TRACE_ID-([0-9a-f]{16})-01$ ]] || fail "payments-1 got traceparent \"$GOT\", want trace id $TRACE_ID, sampled"
+GOT_SPAN=${BASH_REMATCH[1]}
+[[ $GOT_SPAN != "$APP_SPAN" ]] || fail "the traceparent reached payments-1 unchanged: the sidecars added no span"
+[[ $ECHO =~ \"baggage\":\"[^\"]*demo\.user=alice ]] || fail "the baggage did not reach payments-1"
+say "Same trace id; the parent span is now $GOT_SPAN, the payments sidecar's span, not the app's $APP_SPAN;"
+say "and the baggage arrived."
+say "Jaeger has the trace once both sidecars have sent their batch of spans (service: operation [kind] duration):"
+echo
+TREE=$TMP/trace.txt
+"$BIN/demo-service" trace -jaeger "http://$JAEGER_QUERY" -trace "$TRACE_ID" -services web,payments \
+	-timeout "${START_TIMEOUT}s" >"$TREE" ||
+	fail "Jaeger did not have spans from both web and payments for trace $TRACE_ID within ${START_TIMEOUT}s"
+sed 's/^/   /' "$TREE"
+echo
+say "The trace as JSON, from Jaeger's API: http://$JAEGER_QUERY/api/traces/$TRACE_ID"
+say "In Jaeger's UI: http://$JAEGER_QUERY/trace/$TRACE_ID"
+say "(bin/jaeger is built from Go source, without the UI's web files: its UI pages are a placeholder.)"
+if [[ ${DEMO_HOLD:-} == 1 ]]; then
+	read -r -p "   Everything is still running. Press Enter to stop it... " || true
+else
+	say "Everything stops when the demo ends; run 'DEMO_HOLD=1 make demo' to keep it up until you press Enter."
+fi
+
+step "15. Stop the sidecars with SIGTERM (they drain in-flight requests and exit 0), then the rest"
 stop outrigger "$SIDECAR_PID"
+stop outrigger-payments "$PAY_SIDECAR_PID"
 for name in payments-1 payments-3-slow; do
 	stop "$name" "${INSTANCE_PID[$name]}"
 done
 # A Consul server exits 1 on SIGTERM by design: it shuts down without
 # leaving the cluster (leave_on_terminate is off for servers).
 stop consul "$CONSUL_PID" 1
+stop jaeger "$JAEGER_PID"
 
 step "Demo finished. Next: 'make test' runs the test suite; README.md explains the config."

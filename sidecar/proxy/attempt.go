@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/outrigger-mesh/outrigger/outlier"
 	"github.com/outrigger-mesh/outrigger/sidecar/balancer"
 	"github.com/outrigger-mesh/outrigger/sidecar/breaker"
@@ -29,6 +31,7 @@ type attempt struct {
 	refused    *localreply.Reason // no try was made: circuit_open, no_healthy_upstream
 	clientGone bool
 	finished   bool
+	span       trace.Span // the request's span (a no-op one when tracing is off)
 }
 
 var (
@@ -47,7 +50,7 @@ func (a *attempt) failed() bool {
 // respond or discard once its body is done.
 // a is filled in; the caller keeps it on its stack (no allocation).
 func (h *Handler) try(a *attempt, ctx context.Context, r *http.Request, body *retry.Body, key string, avoid *balancer.Endpoint) {
-	*a = attempt{}
+	*a = attempt{span: trace.SpanFromContext(ctx)}
 	var ok bool
 	if a.breakDone, ok = h.up.Breaker().Allow(); !ok {
 		a.refused, a.detail = &reasonCircuitOpen, "upstream "+h.up.Name()+" is failing; its circuit breaker is open"
@@ -71,7 +74,7 @@ func (h *Handler) try(a *attempt, ctx context.Context, r *http.Request, body *re
 		timedOut = new(atomic.Bool)
 		timer = time.AfterFunc(perTry, func() { timedOut.Store(true); cancel() })
 	}
-	resp, err := h.transport.RoundTrip(outbound(tryCtx, r, a.lease.Endpoint().Address, reqBody))
+	resp, err := h.transport.RoundTrip(outbound(tryCtx, h.tr, r, a.lease.Endpoint().Address, reqBody))
 	if timer != nil {
 		timer.Stop()
 	}
@@ -111,7 +114,9 @@ func (a *attempt) finish(status int, o outlier.Outcome) {
 		return
 	}
 	a.finished = true
-	a.lease.Done(status, o)
+	if ejected := a.lease.Done(status, o); a.span.IsRecording() {
+		noteAttempt(a.span, a.lease.Endpoint(), ejected)
+	}
 	switch o {
 	case outlier.Success:
 		a.breakDone(nil)

@@ -13,11 +13,14 @@ import (
 	"net/url"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/outrigger-mesh/outrigger/sidecar/balancer"
 	"github.com/outrigger-mesh/outrigger/sidecar/breaker"
 	"github.com/outrigger-mesh/outrigger/sidecar/localreply"
 	"github.com/outrigger-mesh/outrigger/sidecar/retry"
 	"github.com/outrigger-mesh/outrigger/sidecar/upstream"
+	"github.com/outrigger-mesh/outrigger/tracing"
 )
 
 // Handler serves the requests of one upstream listener. It is an
@@ -26,19 +29,36 @@ type Handler struct {
 	up          *upstream.Upstream
 	transport   Transport
 	log         *slog.Logger
+	tr          *tracing.Tracing // nil: tracing off
+	spanKind    trace.SpanKind
 	now         func() time.Time
 	timeout     time.Duration
 	maxRequests int64
+	upgraded    upgradedConns
+}
+
+// Options are a Handler's optional parts.
+type Options struct {
+	Logger  *slog.Logger
+	Tracing *tracing.Tracing
+	// Inbound marks the handler of the inbound listener (a SERVER span)
+	// rather than of an upstream listener (a CLIENT span).
+	Inbound bool
 }
 
 // NewHandler returns the handler for up, forwarding through t.
-func NewHandler(up *upstream.Upstream, t Transport, log *slog.Logger) *Handler {
+func NewHandler(up *upstream.Upstream, t Transport, opts Options) *Handler {
+	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	kind := trace.SpanKindClient
+	if opts.Inbound {
+		kind = trace.SpanKindServer
+	}
 	cfg := up.Config()
-	return &Handler{up: up, transport: t, log: log, now: time.Now, timeout: cfg.Timeout,
-		maxRequests: int64(cfg.CircuitBreaker.MaxRequests)}
+	return &Handler{up: up, transport: t, log: log, tr: opts.Tracing, spanKind: kind, now: time.Now,
+		timeout: cfg.Timeout, maxRequests: int64(cfg.CircuitBreaker.MaxRequests)}
 }
 
 // statusClientClosed records an attempt the client abandoned (nginx's 499):
@@ -47,16 +67,27 @@ const statusClientClosed = 499
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if h.tr != nil {
+		// The span ends when ServeHTTP returns: after the response body.
+		var span trace.Span
+		ctx, span = h.tr.Start(ctx, r.Header, h.spanKind, r.Method+" "+h.up.Name(),
+			tracing.AttrUpstream.String(h.up.Name()), tracing.AttrMethod.String(r.Method))
+		defer span.End()
+	}
 	stats := h.up.Stats()
 	if !stats.TryBeginRequest(h.maxRequests) {
-		h.localReply(w, localreply.Overflow, localreply.Overflow.Status(), "max_requests concurrent requests already in flight")
+		h.localReply(ctx, w, localreply.Overflow, localreply.Overflow.Status(), "max_requests concurrent requests already in flight")
 		return
 	}
 	start := h.now()
 	defer func() { stats.EndRequest(h.now().Sub(start)) }()
 	h.up.RetryBudget().Request()
+	if isWebSocket(r) {
+		h.serveWebSocket(ctx, w, r)
+		return
+	}
 
-	ctx := r.Context()
 	if h.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, h.timeout)
@@ -66,7 +97,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := retry.Prepare(r, policy.Attempts > 0)
 	if err != nil {
 		if r.Context().Err() == nil {
-			h.localReply(w, localreply.BadRequest, 400, "reading the request body: "+err.Error())
+			h.localReply(ctx, w, localreply.BadRequest, 400, "reading the request body: "+err.Error())
 		}
 		return
 	}
@@ -78,7 +109,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.try(&a, ctx, r, &body, key, avoid)
 		switch {
 		case a.refused != nil:
-			h.localReply(w, *a.refused, a.refused.Status(), a.detail)
+			h.localReply(ctx, w, *a.refused, a.refused.Status(), a.detail)
 			return
 		case a.clientGone:
 			return
@@ -93,6 +124,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				a.discard()
 				stats.Retry()
 				avoid = a.lease.Endpoint()
+				noteRetry(ctx, n+1, &a)
 				continue
 			}
 			exhausted = true
@@ -102,10 +134,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if exhausted {
-			h.localReply(w, localreply.RetryBudgetExhausted, localreply.RetryBudgetExhausted.Status(), a.detail)
+			h.localReply(ctx, w, localreply.RetryBudgetExhausted, localreply.RetryBudgetExhausted.Status(), a.detail)
 			return
 		}
-		h.localReply(w, a.reason, a.reason.Status(), a.detail)
+		h.localReply(ctx, w, a.reason, a.reason.Status(), a.detail)
 		return
 	}
 }
@@ -127,19 +159,22 @@ func (h *Handler) retryable(ctx context.Context, r *http.Request, body *retry.Bo
 	return h.up.Breaker().State() == breaker.Closed
 }
 
-// localReply answers for the sidecar and counts it.
-func (h *Handler) localReply(w http.ResponseWriter, reason localreply.Reason, status int, detail string) {
+// localReply answers for the sidecar, counts it, and notes it on the span.
+func (h *Handler) localReply(ctx context.Context, w http.ResponseWriter, reason localreply.Reason, status int, detail string) {
 	h.up.Stats().LocalReply(reason)
-	if h.log.Enabled(context.Background(), slog.LevelDebug) {
+	if h.log.Enabled(ctx, slog.LevelDebug) {
 		h.log.Debug("local reply", "upstream", h.up.Name(), "reason", reason.String(), "detail", detail)
 	}
+	noteLocalReply(ctx, reason, status)
 	localreply.Write(w, reason, status, detail)
 }
 
 // outbound builds the request to the endpoint. The inbound request is read,
 // never modified (STYLE.md 10): the URL is copied, the header map is new
 // (its value slices shared), and Host is passed through unchanged.
-func outbound(ctx context.Context, in *http.Request, addr string, body io.ReadCloser) *http.Request {
+// With tracing on, the caller's trace headers are replaced by the
+// sidecar's span (tr.Inject).
+func outbound(ctx context.Context, tr *tracing.Tracing, in *http.Request, addr string, body io.ReadCloser) *http.Request {
 	u := new(url.URL)
 	*u = *in.URL
 	u.Scheme = "http"
@@ -149,6 +184,7 @@ func outbound(ctx context.Context, in *http.Request, addr string, body io.ReadCl
 	hdr := make(http.Header, len(in.Header)+1)
 	copyEndToEnd(hdr, in.Header, true)
 	hdr["X-Forwarded-For"] = appendForwardedFor(in.Header["X-Forwarded-For"], clientIP(in.RemoteAddr))
+	tr.Inject(ctx, hdr)
 
 	out := &http.Request{
 		Method:        in.Method,

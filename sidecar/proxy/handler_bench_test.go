@@ -51,7 +51,7 @@ func benchHandler(b *testing.B, cfg config.Upstream) *Handler {
 		{Address: "10.0.0.2:80", ID: "b", Healthy: true},
 		{Address: "10.0.0.3:80", ID: "c", Healthy: true},
 	})
-	return NewHandler(up, &cannedTransport{body: bytes.Repeat([]byte("x"), 1024)}, nil)
+	return NewHandler(up, &cannedTransport{body: bytes.Repeat([]byte("x"), 1024)}, Options{})
 }
 
 // BenchmarkServeHTTP is the request path's cost without the network, with

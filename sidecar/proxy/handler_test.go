@@ -26,6 +26,19 @@ func front(t *testing.T, timeout time.Duration, endpoints ...string) (string, *u
 		Name: "payments", LB: "round_robin", ConnectTimeout: time.Second,
 		Timeout: timeout, IdleTimeout: time.Minute, MaxIdlePerEndpoint: 8,
 	}
+	return frontWith(t, cfg, Options{}, endpoints...)
+}
+
+// frontWith is front with a whole upstream config and handler options.
+func frontWith(t *testing.T, cfg config.Upstream, opts Options, endpoints ...string) (string, *upstream.Upstream) {
+	t.Helper()
+	url, up, _ := frontHandler(t, cfg, opts, endpoints...)
+	return url, up
+}
+
+// frontHandler is frontWith that also returns the handler.
+func frontHandler(t *testing.T, cfg config.Upstream, opts Options, endpoints ...string) (string, *upstream.Upstream, *Handler) {
+	t.Helper()
 	up, err := upstream.New(cfg, upstream.Options{DiscoveryKind: "static"})
 	if err != nil {
 		t.Fatal(err)
@@ -37,9 +50,10 @@ func front(t *testing.T, timeout time.Duration, endpoints ...string) (string, *u
 	up.Update(in)
 	tr := NewHTTP1Transport(cfg)
 	t.Cleanup(tr.CloseIdleConnections)
-	srv := httptest.NewServer(NewHandler(up, tr, nil))
+	h := NewHandler(up, tr, opts)
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return srv.URL, up
+	return srv.URL, up, h
 }
 
 func backend(t *testing.T, h http.HandlerFunc) string {

@@ -33,6 +33,7 @@ func (h *Handler) respond(ctx context.Context, w http.ResponseWriter, r *http.Re
 		status = statusClientClosed
 	}
 	a.finish(status, outcomeOf(resp.StatusCode, readErr, writeErr, clientGone))
+	noteResponse(ctx, resp.StatusCode, readErr != nil && !clientGone)
 	if readErr != nil && !clientGone {
 		// The head is out; the only honest signal left is to break the
 		// client connection so it cannot take a truncated body as whole.

@@ -256,14 +256,17 @@ func (l Lease) Endpoint() *balancer.Endpoint { return l.ep }
 // Done finishes the attempt: status is what it produced (the upstream's
 // status or the local reply's), o what it means for the endpoint. The
 // outlier detector counts it; when that ejects the endpoint, the snapshot
-// is rebuilt without it before Done returns.
-func (l Lease) Done(status int, o outlier.Outcome) {
+// is rebuilt without it before Done returns, and ejected is true (the
+// request's span notes it).
+func (l Lease) Done(status int, o outlier.Outcome) (ejected bool) {
 	now := l.up.now()
 	failed := o == outlier.Upstream5xx || o == outlier.LocalFailure
 	l.ep.Finish(status, failed, int64(now.Sub(l.start)), now.UnixNano())
 	if l.up.detector.Record(&l.ep.Outlier, o) {
 		l.up.republish()
+		return l.ep.Outlier.Ejected()
 	}
+	return false
 }
 
 // leastActiveExcept is the retry fallback when the policy picked the

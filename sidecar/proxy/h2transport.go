@@ -1,0 +1,55 @@
+package proxy
+
+import (
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/outrigger-mesh/outrigger/sidecar/config"
+)
+
+// Ping health checks of pooled h2c connections (golang/go#36026): a
+// connection on which nothing was received for h2PingAfter gets a PING; if
+// no answer comes within h2PingTimeout the connection is closed, and the
+// streams on it fail as resets (so the outlier detector hears of it)
+// instead of hanging until the request timeout. A half-open connection to
+// an endpoint that vanished without a FIN is gone within ~15s, well before
+// TCP keep-alive (tcpKeepAlive) would notice.
+const (
+	h2PingAfter   = 10 * time.Second
+	h2PingTimeout = 5 * time.Second
+)
+
+// NewH2CTransport returns the client of protocol http2: HTTP/2 over plain
+// TCP with prior knowledge (h2c, no Upgrade dance) to every endpoint, one
+// multiplexed connection per endpoint (another is opened when the peer's
+// SETTINGS_MAX_CONCURRENT_STREAMS is reached). connect_timeout bounds each
+// dial, idle_timeout closes a connection with no streams, and
+// max_idle_per_endpoint 0 makes every connection single-use, as for
+// HTTP/1.1; other values do not apply (a connection carries many streams).
+//
+// It is net/http's Transport with Protocols = {UnencryptedHTTP2} rather
+// than golang.org/x/net/http2.Transport: the same HTTP/2 code (net/http
+// bundles it, and x/net's Transport wraps net/http's from Go 1.27 on),
+// with the dialer, timeouts and header limits configured as in
+// NewHTTP1Transport.
+func NewH2CTransport(cfg config.Upstream) Transport {
+	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: tcpKeepAlive}
+	protocols := new(http.Protocols)
+	protocols.SetUnencryptedHTTP2(true)
+	return &http.Transport{
+		Proxy:             nil, // never route upstream traffic through HTTP_PROXY
+		DialContext:       dialer.DialContext,
+		Protocols:         protocols,
+		DisableKeepAlives: cfg.MaxIdlePerEndpoint == 0,
+		IdleConnTimeout:   cfg.IdleTimeout,
+		// The body passes through untouched: no Accept-Encoding added, no
+		// transparent decompression.
+		DisableCompression:     true,
+		MaxResponseHeaderBytes: 1 << 20,
+		HTTP2: &http.HTTP2Config{
+			SendPingTimeout: h2PingAfter,
+			PingTimeout:     h2PingTimeout,
+		},
+	}
+}

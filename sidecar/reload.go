@@ -1,0 +1,141 @@
+package sidecar
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"time"
+
+	"github.com/outrigger-mesh/outrigger/sidecar/config"
+)
+
+// Reload applies a new, valid config without dropping in-flight requests:
+//
+//   - an upstream whose settings did not change keeps running untouched
+//     (its endpoints, counters and ejections stay);
+//   - a changed upstream gets a new runtime (policy, breaker, detector,
+//     discovery); if its listen address is the same, the new server takes
+//     over the bound socket, so no connection is refused, while the old one
+//     finishes what it has in flight, within drain_timeout;
+//   - a new listen address is bound before anything changes; the old one is
+//     closed and drained;
+//   - a removed upstream's port is closed and its in-flight work drained;
+//   - an added upstream starts serving.
+//
+// Only `upstreams` is reloaded. Changes elsewhere (service, inbound,
+// consul, tracing, admin, log, drain_timeout) need a restart; they are
+// ignored, and the returned warnings say which. If any new address cannot
+// be bound, nothing changes and the error says why.
+func (s *Sidecar) Reload(next *config.Config) (warnings []string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining.Load() {
+		return nil, errors.New("shutting down; reload ignored")
+	}
+	cur := s.cfg.Load()
+	eff := *cur
+	eff.Upstreams = next.Upstreams
+	eff.File = next.File
+	for _, sec := range []struct {
+		name      string
+		old, next any
+	}{
+		{"service", cur.Service, next.Service}, {"inbound", cur.Inbound, next.Inbound},
+		{"consul", cur.Consul, next.Consul}, {"tracing", cur.Tracing, next.Tracing},
+		{"admin", cur.Admin, next.Admin}, {"log", cur.Log, next.Log},
+		{"drain_timeout", cur.DrainTimeout, next.DrainTimeout},
+	} {
+		if !reflect.DeepEqual(sec.old, sec.next) {
+			warnings = append(warnings, sec.name+": changed, but only upstreams are reloaded; restart to apply it")
+		}
+	}
+
+	// Build every new or changed route first, binding new addresses, so a
+	// failure leaves the running config untouched.
+	fresh := map[string]*route{}
+	var bound []*port
+	fail := func(e error) ([]string, error) {
+		for _, p := range bound {
+			p.Close()
+		}
+		return warnings, e
+	}
+	for i, uc := range next.Upstreams {
+		old := s.routes[uc.Name]
+		if old != nil && reflect.DeepEqual(old.up.Config(), uc) {
+			continue
+		}
+		var reuse *port
+		if old != nil && old.up.Config().Listen == uc.Listen {
+			reuse = old.port
+		}
+		r, err := s.newRoute(fmt.Sprintf("upstreams[%d]", i), uc, false, reuse)
+		if err != nil {
+			return fail(err)
+		}
+		if reuse == nil {
+			bound = append(bound, r.port)
+		}
+		fresh[uc.Name] = r
+	}
+
+	// Swap: new routes take over; replaced and removed ones drain.
+	drainCtx, cancel := context.WithTimeout(context.Background(), cur.DrainTimeout)
+	keep := map[string]bool{}
+	order := make([]string, 0, len(next.Upstreams))
+	routes := make(map[string]*route, len(next.Upstreams))
+	for _, uc := range next.Upstreams {
+		keep[uc.Name] = true
+		order = append(order, uc.Name)
+		old := s.routes[uc.Name]
+		r, changed := fresh[uc.Name]
+		if !changed {
+			routes[uc.Name] = old
+			continue
+		}
+		r.start(s.log, s.failed)
+		routes[uc.Name] = r
+		switch {
+		case old == nil:
+			s.log.Info("upstream added", "upstream", uc.Name, "listen", r.up.ListenAddr())
+		case old.port == r.port:
+			s.log.Info("upstream changed", "upstream", uc.Name, "listen", r.up.ListenAddr())
+			s.retire(drainCtx, old, false)
+		default:
+			s.log.Info("upstream moved", "upstream", uc.Name, "from", old.up.ListenAddr(), "to", r.up.ListenAddr())
+			s.retire(drainCtx, old, true)
+		}
+	}
+	for name, old := range s.routes {
+		if !keep[name] {
+			s.log.Info("upstream removed", "upstream", name, "listen", old.up.ListenAddr())
+			s.retire(drainCtx, old, true)
+		}
+	}
+	go func() { s.retiring.Wait(); cancel() }()
+	s.routes, s.order = routes, order
+	s.publishUpstreams()
+	s.cfg.Store(&eff)
+	s.log.Info("config reloaded", "file", next.File, "upstreams", len(order), "ignored_sections", len(warnings))
+	return warnings, nil
+}
+
+// retire stops a replaced or removed route's watch and drains it in the
+// background; closePort also closes its address (removed or moved).
+func (s *Sidecar) retire(ctx context.Context, r *route, closePort bool) {
+	r.stopWatching()
+	if closePort {
+		r.port.Close()
+	}
+	s.retiring.Add(1)
+	go func() {
+		defer s.retiring.Done()
+		start := time.Now()
+		if err := r.drain(ctx); err != nil {
+			s.log.Warn("retired upstream cut after drain_timeout", "upstream", r.up.Name(), "error", err)
+			return
+		}
+		s.log.Info("retired upstream drained", "upstream", r.up.Name(), "took", time.Since(start).Round(time.Millisecond).String())
+	}()
+}

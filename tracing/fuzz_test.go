@@ -1,0 +1,77 @@
+package tracing
+
+import (
+	"context"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+
+	"go.opentelemetry.io/otel/baggage"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// validTraceparent is the W3C Trace Context rule, written independently of
+// the propagator: version 2 lower-case hex but not ff (version 00 has
+// exactly four fields), 32 and 16 lower-case hex ids that are not all
+// zeros, 2 hex flags.
+var traceparentShape = regexp.MustCompile(`^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$`)
+
+func validTraceparent(h string) bool {
+	m := traceparentShape.FindStringSubmatch(h)
+	if m == nil || m[1] == "ff" || (m[1] == "00" && m[5] != "") {
+		return false
+	}
+	return m[2] != strings.Repeat("0", 32) && m[3] != strings.Repeat("0", 16)
+}
+
+// FuzzExtract: trace-header extraction never panics and never lets an
+// invalid header through — a span continues the caller's trace only when
+// its traceparent is valid, baggage is used only within the size limit,
+// and what is injected upstream is always well formed.
+func FuzzExtract(f *testing.F) {
+	f.Add("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "congo=t61rcWkgMzE", "user=alice")
+	f.Add("00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01", "", "")
+	f.Add("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "", "a=1,b=2;prop")
+	f.Add("00-00000000000000000000000000000000-00f067aa0ba902b7-01", "", "k="+strings.Repeat("v", 9000))
+	f.Add("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-future", "x=y", "%%%")
+	f.Add("00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", "", "=,=")
+	f.Add("", "", "")
+	prop, err := Propagator([]string{"tracecontext", "baggage"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	tr := New(sdktrace.NewTracerProvider(), prop, nil)
+	f.Fuzz(func(t *testing.T, traceparent, tracestate, bag string) {
+		in := http.Header{}
+		if traceparent != "" {
+			in["Traceparent"] = []string{traceparent}
+		}
+		if tracestate != "" {
+			in["Tracestate"] = []string{tracestate}
+		}
+		if bag != "" {
+			in["Baggage"] = []string{bag}
+		}
+		ctx, span := tr.Start(context.Background(), in, trace.SpanKindClient, "fuzz")
+		defer span.End()
+		parent := span.(sdktrace.ReadOnlySpan).Parent()
+		if parent.IsValid() && !validTraceparent(traceparent) {
+			t.Fatalf("invalid traceparent %q continued as %s", traceparent, parent.TraceID())
+		}
+		if baggage.FromContext(ctx).Len() > 0 && len(bag) > 8192 {
+			t.Fatalf("baggage of %d bytes accepted", len(bag))
+		}
+		out := http.Header{"Traceparent": {traceparent}, "Baggage": {bag}}
+		tr.Inject(ctx, out)
+		if got := out.Get("Traceparent"); !validTraceparent(got) {
+			t.Fatalf("injected traceparent %q is not valid", got)
+		}
+		if got := out.Get("Baggage"); got != "" {
+			if _, err := baggage.Parse(got); err != nil {
+				t.Fatalf("injected baggage %q does not parse: %v", got, err)
+			}
+		}
+	})
+}
