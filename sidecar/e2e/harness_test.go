@@ -48,13 +48,14 @@ func TestMain(m *testing.M) {
 
 // sidecarProc is a running outrigger process.
 type sidecarProc struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	admin  string            // bound admin address
-	listen map[string]string // upstream name -> bound address
-	logs   *logBuffer
-	exited chan struct{}
-	err    error // Wait's result, valid after exited is closed
+	t          *testing.T
+	cmd        *exec.Cmd
+	admin      string            // bound admin address
+	configFile string            // the config file it runs from
+	listen     map[string]string // upstream name -> bound address
+	logs       *logBuffer
+	exited     chan struct{}
+	err        error // Wait's result, valid after exited is closed
 }
 
 type logBuffer struct {
@@ -94,7 +95,7 @@ func startSidecar(t *testing.T, yaml string) *sidecarProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &sidecarProc{t: t, cmd: cmd, listen: map[string]string{}, logs: &logBuffer{}, exited: make(chan struct{})}
+	p := &sidecarProc{t: t, cmd: cmd, configFile: file, listen: map[string]string{}, logs: &logBuffer{}, exited: make(chan struct{})}
 	found := make(chan struct{}, 64)
 	var mu sync.Mutex
 	scanned := make(chan struct{})
