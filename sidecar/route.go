@@ -145,7 +145,7 @@ func sweep(ctx context.Context, up *upstream.Upstream, every time.Duration) {
 // httpServer is protocol http: the strict HTTP/1.1 codec in front of the
 // proxy handler, HTTP/1.1 to the endpoints.
 func (s *Sidecar) httpServer(up *upstream.Upstream, inbound bool) (listenerServer, func()) {
-	transport := proxy.NewHTTP1Transport(up.Config())
+	transport := proxy.NewFastTransport(up.Config())
 	h := proxy.NewHandler(up, transport, proxy.Options{Logger: s.log, Tracing: s.tracing, Inbound: inbound})
 	srv := &h1.Server{
 		Handler: h,

@@ -48,7 +48,7 @@ func frontHandler(t *testing.T, cfg config.Upstream, opts Options, endpoints ...
 		in[i] = discovery.Instance{Address: e, ID: e, Healthy: true}
 	}
 	up.Update(in)
-	tr := NewHTTP1Transport(cfg)
+	tr := NewFastTransport(cfg)
 	t.Cleanup(tr.CloseIdleConnections)
 	h := NewHandler(up, tr, opts)
 	srv := httptest.NewServer(h)
