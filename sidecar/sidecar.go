@@ -49,6 +49,9 @@ type Sidecar struct {
 type Options struct {
 	Logger  *slog.Logger
 	Version string // the resource's service.version in traces
+	// Pprof serves Go's profiles under /debug/pprof/ on the admin API
+	// (`outrigger run -pprof`); off by default.
+	Pprof bool
 }
 
 // New builds the sidecar for a valid cfg and binds every listener, so that
@@ -98,7 +101,7 @@ func New(cfg *config.Config, opts Options) (_ *Sidecar, err error) {
 		s.registrar = &registrar{agent: d.client.Agent(), reg: s.registration(), log: log, registered: make(chan struct{})}
 	}
 	s.admin = &http.Server{
-		Handler:           admin.NewHandler(s, mh),
+		Handler:           admin.NewHandler(s, mh, opts.Pprof),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}

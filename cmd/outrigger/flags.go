@@ -32,9 +32,13 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 // loadConfigFlags parses `-c FILE` for run and validate and loads the file.
 // A usage or config problem has already been printed to stderr when ok is
 // false; the exit code is then exitUsage either way.
-func loadConfigFlags(name string, args []string, stderr io.Writer) (cfg *config.Config, warnings []string, ok bool) {
+// extra registers a subcommand's own flags (may be nil).
+func loadConfigFlags(name string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (cfg *config.Config, warnings []string, ok bool) {
 	fs := newFlagSet(name, stderr)
 	file := fs.String("c", "", "config file (default $OUTRIGGER_CONFIG, then ./outrigger.yaml)")
+	if extra != nil {
+		extra(fs)
+	}
 	if parseFlags(fs, args) != nil {
 		return nil, nil, false
 	}

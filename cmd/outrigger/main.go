@@ -19,7 +19,7 @@ const (
 const usage = `usage: outrigger <command> [flags]
 
 commands:
-  run -c FILE              run the sidecar until SIGINT/SIGTERM
+  run -c FILE [-pprof]     run the sidecar until SIGINT/SIGTERM (-pprof: /debug/pprof/ on the admin API)
   validate -c FILE         check a config file and print its warnings
   status [--admin ADDR]    print the endpoint table of a running sidecar
   version                  print version, commit and Go version

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"io"
 	"log/slog"
 	"os/signal"
@@ -13,7 +14,10 @@ import (
 
 // runCmd runs the sidecar until SIGINT or SIGTERM, then drains.
 func runCmd(args []string, stderr io.Writer) int {
-	cfg, warnings, ok := loadConfigFlags("run", args, stderr)
+	var pprof bool
+	cfg, warnings, ok := loadConfigFlags("run", args, stderr, func(fs *flag.FlagSet) {
+		fs.BoolVar(&pprof, "pprof", false, "serve Go's profiles under /debug/pprof/ on the admin API")
+	})
 	if !ok {
 		return exitUsage
 	}
@@ -24,7 +28,7 @@ func runCmd(args []string, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	sc, err := sidecar.New(cfg, sidecar.Options{Logger: log, Version: version})
+	sc, err := sidecar.New(cfg, sidecar.Options{Logger: log, Version: version, Pprof: pprof})
 	if err != nil {
 		log.Error("cannot start", "file", cfg.File, "error", err)
 		return exitRuntime

@@ -8,7 +8,7 @@ import (
 // validateCmd loads and checks a config: `ok: N upstreams` and warnings on
 // stdout with exit 0, or every problem on stderr with exit 2.
 func validateCmd(args []string, stdout, stderr io.Writer) int {
-	cfg, warnings, ok := loadConfigFlags("validate", args, stderr)
+	cfg, warnings, ok := loadConfigFlags("validate", args, stderr, nil)
 	if !ok {
 		return exitUsage
 	}

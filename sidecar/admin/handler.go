@@ -6,6 +6,7 @@ package admin
 import (
 	"encoding/json"
 	"net/http"
+	netpprof "net/http/pprof"
 	"strings"
 
 	"github.com/outrigger-mesh/outrigger/sidecar/config"
@@ -22,8 +23,17 @@ type State interface {
 }
 
 // NewHandler returns the admin API's routes.
-func NewHandler(st State, metrics http.Handler) http.Handler {
+// With pprof, Go's profiles are served under /debug/pprof/ too (for
+// finding where time goes; the admin API is loopback-only by default).
+func NewHandler(st State, metrics http.Handler, pprof bool) http.Handler {
 	mux := http.NewServeMux()
+	if pprof {
+		mux.HandleFunc("/debug/pprof/", netpprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", netpprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", netpprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", netpprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", netpprof.Trace)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeText(w, http.StatusOK, "ok")
 	})
