@@ -1,13 +1,13 @@
 package sidecar
 
 import (
-	"errors"
-
+	"github.com/outrigger-mesh/outrigger/sidecar/tcpproxy"
 	"github.com/outrigger-mesh/outrigger/sidecar/upstream"
 )
 
 // tcpServer is protocol tcp: connections relayed byte for byte to the
-// endpoint with the fewest open connections (not built yet).
+// endpoint with the fewest open connections (sidecar/tcpproxy). There is no
+// pool of upstream connections to drop, so closeIdle is nil.
 func (s *Sidecar) tcpServer(up *upstream.Upstream) (listenerServer, func(), error) {
-	return nil, nil, errors.New(`"tcp" is not supported by this build yet; use http`)
+	return tcpproxy.New(up, tcpproxy.Options{Logger: s.log}), nil, nil
 }

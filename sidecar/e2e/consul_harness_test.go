@@ -19,8 +19,12 @@ import (
 )
 
 // consulBinary is <repo>/bin/consul, built by `make tools` (make test
-// builds it first). The tests need the real agent and fail without it.
-func consulBinary(t *testing.T) string {
+// builds it first).
+func consulBinary(t *testing.T) string { return toolBinary(t, "consul") }
+
+// toolBinary is <repo>/bin/<name>, one of the real peers `make tools`
+// builds. The tests need the real thing: they fail, never skip, without it.
+func toolBinary(t *testing.T, name string) string {
 	t.Helper()
 	dir, err := os.Getwd()
 	if err != nil {
@@ -36,7 +40,7 @@ func consulBinary(t *testing.T) string {
 		}
 		dir = parent
 	}
-	bin := filepath.Join(dir, "bin", "consul")
+	bin := filepath.Join(dir, "bin", name)
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("%s is missing: run `make tools` (or `make test`, which builds it) first", bin)
 	}

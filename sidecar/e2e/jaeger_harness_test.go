@@ -18,30 +18,8 @@ import (
 )
 
 // jaegerBinary is <repo>/bin/jaeger (Jaeger v2, built from
-// deploy/tools/jaeger by `make tools`; make test builds it first). The
-// tracing tests need the real collector and fail without it.
-func jaegerBinary(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("cannot find the module root (go.mod) above the test's directory")
-		}
-		dir = parent
-	}
-	bin := filepath.Join(dir, "bin", "jaeger")
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("%s is missing: run `make tools` (or `make test`, which builds it) first", bin)
-	}
-	return bin
-}
+// deploy/tools/jaeger by `make tools`; make test builds it first).
+func jaegerBinary(t *testing.T) string { return toolBinary(t, "jaeger") }
 
 // jaegerAgent is a real Jaeger v2 (an OpenTelemetry collector with
 // in-memory storage) on loopback ports chosen here: it receives spans over

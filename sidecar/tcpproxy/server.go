@@ -1,0 +1,242 @@
+// Package tcpproxy is protocol tcp: each connection the application opens
+// on an upstream's listener is relayed byte for byte to one endpoint.
+//
+// Per connection: the concurrency cap (circuit_breaker.max_requests caps
+// open connections), then per connect attempt the breaker and a pick; a
+// failed connect counts against the endpoint (outlier detection) and is
+// retried on another endpoint within retries.attempts and the retry budget.
+// Once connected, the endpoint's lease is held for the life of the pair, so
+// least_conn balances open connections. Bytes are copied with io.Copy
+// between the two *net.TCPConn values, which Linux turns into splice(2)
+// (nothing is copied through user space). See pair.go for half-close and
+// the idle timeout, and docs/tcp.md.
+package tcpproxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/outrigger-mesh/outrigger/sidecar/config"
+	"github.com/outrigger-mesh/outrigger/sidecar/upstream"
+)
+
+// ErrServerClosed is what Serve returns once Shutdown or Close was called.
+// It wraps net.ErrClosed, so errors.Is(err, net.ErrClosed) holds.
+var ErrServerClosed = fmt.Errorf("tcpproxy: server closed: %w", net.ErrClosed)
+
+// Options are a Server's optional parts; zero values take the upstream's
+// configuration. There is no clock to inject: the idle timeout runs on
+// socket deadlines, which the runtime's poller keeps on the real clock.
+type Options struct {
+	Logger *slog.Logger
+	// DialTimeout bounds each connect attempt; 0 means connect_timeout.
+	DialTimeout time.Duration
+	// IdleTimeout closes a connection pair when neither direction moved a
+	// byte for that long; 0 means idle_timeout, negative disables it.
+	IdleTimeout time.Duration
+}
+
+// Server relays the connections of one upstream listener. Serve runs one
+// accept loop per listener; every accepted connection is served on its own
+// goroutine (two while relaying). Shutdown, Close and ActiveConns may be
+// called from any goroutine.
+type Server struct {
+	up       *upstream.Upstream
+	log      *slog.Logger
+	dialer   net.Dialer
+	idle     time.Duration
+	maxConns int64
+	ipHash   bool // the pick key (client IP) is only worth computing for ip_hash
+
+	// dialCtx ends in-progress connects when Shutdown's deadline passes.
+	dialCtx    context.Context
+	cancelDial context.CancelFunc
+
+	mu        sync.Mutex
+	closing   bool
+	quit      chan struct{} // closed when shutting down: ends accept back-offs
+	listeners map[net.Listener]struct{}
+	sessions  map[*session]struct{}
+	handlers  sync.WaitGroup // one per tracked session
+	active    atomic.Int64
+}
+
+// New returns the TCP proxy of up.
+func New(up *upstream.Upstream, opts Options) *Server {
+	cfg := up.Config()
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	dialTimeout := opts.DialTimeout
+	if dialTimeout == 0 {
+		dialTimeout = cfg.ConnectTimeout
+	}
+	idle := opts.IdleTimeout
+	if idle == 0 {
+		idle = cfg.IdleTimeout
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{
+		up:         up,
+		log:        log,
+		dialer:     net.Dialer{Timeout: dialTimeout},
+		idle:       idle,
+		maxConns:   int64(cfg.CircuitBreaker.MaxRequests),
+		ipHash:     cfg.LB == config.LBIPHash,
+		dialCtx:    ctx,
+		cancelDial: cancel,
+		quit:       make(chan struct{}),
+		listeners:  map[net.Listener]struct{}{},
+		sessions:   map[*session]struct{}{},
+	}
+}
+
+// Serve accepts connections on ln until Shutdown or Close, and returns
+// ErrServerClosed then (or ln's error if it fails otherwise). ln is closed
+// when Serve returns.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+		ln.Close()
+	}()
+
+	var backoff time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if s.shuttingDown() {
+				return ErrServerClosed
+			}
+			if !transient(err) {
+				return err
+			}
+			// Out of file descriptors or memory: wait a little (up to 1s,
+			// as net/http does) instead of spinning, unless shut down.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed; retrying", "upstream", s.up.Name(), "error", err, "in", backoff)
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-s.quit:
+				t.Stop()
+				return ErrServerClosed
+			}
+			continue
+		}
+		backoff = 0
+		sess := s.track(c)
+		if sess == nil {
+			c.Close()
+			return ErrServerClosed
+		}
+		go s.serve(sess)
+	}
+}
+
+// transient reports whether an accept error may go away by itself.
+func transient(err error) bool {
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func (s *Server) shuttingDown() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// track registers a new client connection, or returns nil when the server
+// is shutting down. The WaitGroup's Add happens under mu, before closing is
+// set, so Shutdown's Wait never races an Add.
+func (s *Server) track(c net.Conn) *session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return nil
+	}
+	sess := &session{client: c, done: make(chan struct{})}
+	s.sessions[sess] = struct{}{}
+	s.handlers.Add(1)
+	s.active.Add(1)
+	return sess
+}
+
+func (s *Server) untrack(sess *session) {
+	s.mu.Lock()
+	delete(s.sessions, sess)
+	s.mu.Unlock()
+	s.active.Add(-1)
+	s.handlers.Done()
+}
+
+// ActiveConns is the number of client connections being served: connecting
+// or relaying.
+func (s *Server) ActiveConns() int { return int(s.active.Load()) }
+
+// Shutdown stops accepting (closing every listener Serve runs on) and lets
+// open connection pairs run until they end by themselves or ctx ends. It
+// returns nil when they all ended; else it closes what remains, cancels
+// connects in progress, waits for their goroutines to finish, and returns
+// ctx's error.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.closing {
+		s.closing = true
+		close(s.quit)
+		for ln := range s.listeners {
+			ln.Close()
+		}
+	}
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		s.handlers.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		s.cancelDial()
+		return nil
+	case <-ctx.Done():
+	}
+	s.cancelDial()
+	s.mu.Lock()
+	for sess := range s.sessions {
+		sess.end(endShutdown)
+	}
+	s.mu.Unlock()
+	<-done // prompt: every socket is closed and every connect cancelled
+	return ctx.Err()
+}
+
+// Close stops accepting and closes every connection at once.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	s.Shutdown(ctx)
+	return nil
+}
