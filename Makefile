@@ -1,11 +1,11 @@
 # Outrigger's build. Plain GNU make; the only tool it needs is Go.
 #
 #   make demo    build (bin/consul and bin/jaeger too), then run the demo with Consul and Jaeger (deploy/demo/demo.sh)
-#   make test    bin/consul and bin/jaeger, then vet, gofmt check, and every test with the race detector
-#   make bench   benchmarks
+#   make test    bin/consul, bin/jaeger and bin/h2spec, then vet, gofmt check, and every test with the race detector
+#   make bench   Go benchmarks, then the proxy comparison against HAProxy and nginx (deploy/bench/run.sh)
 #   make fuzz    a short run of every Fuzz target
 #   make build   bin/outrigger and bin/demo-service
-#   make tools   bin/consul and bin/jaeger, a real Consul agent and Jaeger built from source (see below)
+#   make tools   bin/consul, bin/jaeger and bin/h2spec, a real Consul agent, Jaeger and h2spec built from source (see below)
 #   make clean   remove bin/ and test leftovers
 #
 # Consul: the demo and the integration tests run a real Consul dev agent on
@@ -23,6 +23,11 @@
 # own; it receives spans over OTLP and answers Jaeger's query API. Built from
 # Go source, it has no web UI assets: its UI pages are a placeholder, its
 # JSON API (/api/traces/ID) is complete.
+#
+# h2spec: bin/h2spec is the HTTP/2 conformance tester (summerwind/h2spec
+# v2.2.1) pinned in deploy/tools/h2spec, built the same way in a few
+# seconds. sidecar/e2e/h2spec_test.go runs it against an http2 listener
+# (docs/http2.md lists its results).
 
 GO       ?= go
 FUZZTIME ?= 20s
@@ -43,7 +48,7 @@ build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/outrigger ./cmd/outrigger
 	$(GO) build -o bin/demo-service ./cmd/demo-service
 
-tools: bin/consul bin/jaeger
+tools: bin/consul bin/jaeger bin/h2spec
 
 # Built to a temporary name and renamed, so an interrupted build never
 # leaves a bin/consul (or bin/jaeger) that looks up to date.
@@ -59,10 +64,15 @@ bin/jaeger: deploy/tools/jaeger/go.mod deploy/tools/jaeger/go.sum
 	GOFLAGS='$(TOOLS_GOFLAGS)' GOWORK=off $(GO) build -C deploy/tools/jaeger -o '$(CURDIR)/bin/jaeger.tmp' github.com/jaegertracing/jaeger/cmd/jaeger
 	mv -f bin/jaeger.tmp bin/jaeger
 
+bin/h2spec: deploy/tools/h2spec/go.mod deploy/tools/h2spec/go.sum
+	@mkdir -p bin
+	GOFLAGS='$(TOOLS_GOFLAGS)' GOWORK=off $(GO) build -C deploy/tools/h2spec -o '$(CURDIR)/bin/h2spec.tmp' github.com/summerwind/h2spec/cmd/h2spec
+	mv -f bin/h2spec.tmp bin/h2spec
+
 demo: build bin/consul bin/jaeger
 	bash deploy/demo/demo.sh
 
-test: bin/consul bin/jaeger vet fmt-check
+test: bin/consul bin/jaeger bin/h2spec vet fmt-check
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 vet:
@@ -78,8 +88,25 @@ fmt-check:
 		echo "these files are not gofmt-ed (run: gofmt -w FILE):"; echo "$$bad"; exit 1; \
 	fi
 
+# make bench: the Go benchmarks (go test -bench over ./..., about 1 minute
+# here), then bench-proxies. make bench-proxies: deploy/bench/run.sh, which
+# installs haproxy, nginx-light and wrk with apt-get if missing, rebuilds
+# bin/outrigger, and compares Outrigger (tracing off and at 1%), HAProxy and
+# nginx, each pinned to one core in front of one 1 KiB backend: throughput,
+# added latency at 2,000 req/s, CPU per request and RSS, interleaved over 3
+# rounds, about 3 minutes. It writes deploy/bench/results/results.md and
+# results.png (committed as the latest figures); BENCH_FLAGS passes flags to
+# its harness (e.g. BENCH_FLAGS='-rounds 5'). Loopback only, bounded runs;
+# nothing here is part of make test. deploy/bench is its own Go module, so
+# ./... above does not include it.
+BENCH_FLAGS ?=
+.PHONY: bench-proxies
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	GO='$(GO)' bash deploy/bench/run.sh $(BENCH_FLAGS)
+
+bench-proxies:
+	GO='$(GO)' bash deploy/bench/run.sh $(BENCH_FLAGS)
 
 # Finds every "func FuzzX(" in a _test.go file and fuzzes it for FUZZTIME in
 # its own package, so new targets are picked up without editing this file.

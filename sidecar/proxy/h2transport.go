@@ -34,6 +34,12 @@ const (
 // with the dialer, timeouts and header limits configured as in
 // NewHTTP1Transport.
 func NewH2CTransport(cfg config.Upstream) Transport {
+	return newH2CTransport(cfg, h2PingAfter, h2PingTimeout)
+}
+
+// newH2CTransport is NewH2CTransport with the ping timings as parameters,
+// so a test can watch a dead connection being dropped in milliseconds.
+func newH2CTransport(cfg config.Upstream, pingAfter, pingTimeout time.Duration) *http.Transport {
 	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: tcpKeepAlive}
 	protocols := new(http.Protocols)
 	protocols.SetUnencryptedHTTP2(true)
@@ -48,8 +54,8 @@ func NewH2CTransport(cfg config.Upstream) Transport {
 		DisableCompression:     true,
 		MaxResponseHeaderBytes: 1 << 20,
 		HTTP2: &http.HTTP2Config{
-			SendPingTimeout: h2PingAfter,
-			PingTimeout:     h2PingTimeout,
+			SendPingTimeout: pingAfter,
+			PingTimeout:     pingTimeout,
 		},
 	}
 }

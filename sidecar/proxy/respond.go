@@ -23,6 +23,9 @@ func (h *Handler) respond(ctx context.Context, w http.ResponseWriter, r *http.Re
 		dst.Set(localreply.Header, localreply.RetryBudgetExhausted.String())
 	}
 	w.WriteHeader(resp.StatusCode)
+	if f, ok := w.(http.Flusher); ok && resp.ContentLength == -1 {
+		f.Flush() // a stream's head goes out now: its body may wait on the client's (full duplex, gRPC)
+	}
 	readErr, writeErr := streamBody(w, resp.Body, resp.ContentLength == -1)
 	clientGone := r.Context().Err() != nil
 	if readErr == nil && writeErr == nil {
@@ -32,7 +35,7 @@ func (h *Handler) respond(ctx context.Context, w http.ResponseWriter, r *http.Re
 	if writeErr != nil || (readErr != nil && clientGone) {
 		status = statusClientClosed
 	}
-	a.finish(status, outcomeOf(resp.StatusCode, readErr, writeErr, clientGone))
+	a.finish(status, grpcOutcome(resp, outcomeOf(resp.StatusCode, readErr, writeErr, clientGone)))
 	noteResponse(ctx, resp.StatusCode, readErr != nil && !clientGone)
 	if readErr != nil && !clientGone {
 		// The head is out; the only honest signal left is to break the
