@@ -21,6 +21,12 @@ func NewStatic(addrs []string) *Static {
 // Kind implements Source.
 func (s *Static) Kind() string { return "static" }
 
+// Initial returns the set before Run starts, so the sidecar can apply it
+// before its listener accepts anything: a request arriving in the first
+// microseconds must not find "no endpoint" just because a goroutine has not
+// run yet.
+func (s *Static) Initial() []Instance { return append([]Instance(nil), s.instances...) }
+
 // Run implements Source: one update, then it waits for ctx.
 func (s *Static) Run(ctx context.Context, update func([]Instance), _ func(error)) {
 	update(append([]Instance(nil), s.instances...))

@@ -84,11 +84,17 @@ func (s *Sidecar) newRoute(key string, uc config.Upstream, inbound bool, p *port
 func (r *route) start(log *slog.Logger, failed chan<- error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	r.stopWatch = cancel
-	r.watchers.Add(1)
-	go func() {
-		defer r.watchers.Done()
-		r.source.Run(ctx, r.up.Update, func(error) { r.up.DiscoveryError() })
-	}()
+	if st, ok := r.source.(interface{ Initial() []discovery.Instance }); ok {
+		// A static set is in place before the first request; it never
+		// changes, so there is nothing to watch.
+		r.up.Update(st.Initial())
+	} else {
+		r.watchers.Add(1)
+		go func() {
+			defer r.watchers.Done()
+			r.source.Run(ctx, r.up.Update, func(error) { r.up.DiscoveryError() })
+		}()
+	}
 	if every := r.up.SweepInterval(); every > 0 {
 		r.watchers.Add(1)
 		go func() {

@@ -21,6 +21,7 @@ func runCmd(args []string, stderr io.Writer) int {
 	if !ok {
 		return exitUsage
 	}
+	tuneGC()
 	log := newLogger(cfg.Log, stderr)
 	for _, w := range warnings {
 		log.Warn("config warning", "file", cfg.File, "warning", w)

@@ -54,7 +54,10 @@ upstreams:
 		len(svc.Tags) != 1 || svc.Tags[0] != "blue" || svc.Meta["version"] != "1.2" {
 		t.Fatalf("registered service: %+v", svc)
 	}
-	waitFor(t, 10*time.Second, func() bool {
+	// Consul runs a new HTTP check after a random stagger of up to an
+	// interval; on a loaded CI machine with several agents it can take a
+	// while, hence the generous deadline (it is a poll, not a sleep).
+	waitFor(t, 30*time.Second, func() bool {
 		entries, _, err := consul.client().Health().Service("web", "", true, nil)
 		return err == nil && len(entries) == 1
 	}, "web-1's HTTP check to pass")

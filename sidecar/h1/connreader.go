@@ -29,11 +29,25 @@ type connReader struct {
 	byteBuf   [1]byte
 	err       error              // error seen by the background read, returned next
 	cancel    context.CancelFunc // the running request's context
+	// watch arms the background read bgReadDelay after the body is read,
+	// so the many requests that finish sooner never pay for it (a
+	// goroutine, a read that parks, two deadline changes); see bgReadDelay.
+	watch *time.Timer
 }
+
+// bgReadDelay is how long a request runs, its body read, before the
+// connection is watched for the client going away. A proxied request that
+// takes longer than this is cancelled within about this long of the client
+// leaving; shorter ones finish first anyway. Arming the watch on every
+// request costs a goroutine, a read that parks and two deadline changes;
+// skipping it gained a few per cent of throughput in a loopback benchmark.
+const bgReadDelay = 50 * time.Millisecond
 
 func newConnReader(c net.Conn) *connReader {
 	cr := &connReader{conn: c}
 	cr.cond.L = &cr.mu
+	cr.watch = time.AfterFunc(time.Hour, cr.startBackgroundReadNow)
+	cr.watch.Stop()
 	return cr
 }
 
@@ -102,6 +116,7 @@ func (cr *connReader) beginRequest(cancel context.CancelFunc) {
 // endRequest stops background reads and waits until none is pending. Only
 // then may the caller set read deadlines on the connection.
 func (cr *connReader) endRequest() {
+	cr.watch.Stop()
 	cr.mu.Lock()
 	cr.bgEnabled = false
 	cr.cancel = nil
@@ -110,8 +125,15 @@ func (cr *connReader) endRequest() {
 }
 
 // startBackgroundRead is called once the request body is fully read (or
-// there is none).
+// there is none): it arms the watch (bgReadDelay).
 func (cr *connReader) startBackgroundRead() {
+	cr.watch.Reset(bgReadDelay)
+}
+
+// startBackgroundReadNow starts the background read, unless the request
+// has ended meanwhile (endRequest cleared bgEnabled under the mutex, so a
+// late timer finds it off).
+func (cr *connReader) startBackgroundReadNow() {
 	cr.mu.Lock()
 	defer cr.mu.Unlock()
 	if !cr.bgEnabled || cr.inRead || cr.hasByte || cr.err != nil {
