@@ -94,7 +94,8 @@ fmt-check:
 # bin/outrigger, and compares Outrigger (tracing off and at 1%), HAProxy and
 # nginx, each pinned to one core in front of one 1 KiB backend: throughput,
 # added latency at 2,000 req/s, CPU per request and RSS, interleaved over 3
-# rounds, about 3 minutes. It writes deploy/bench/results/results.md and
+# rounds, about 3 minutes (up to 5 when other work on the machine makes
+# it wait or repeat runs). It writes deploy/bench/results/results.md and
 # results.png (committed as the latest figures); BENCH_FLAGS passes flags to
 # its harness (e.g. BENCH_FLAGS='-rounds 5'). Loopback only, bounded runs;
 # nothing here is part of make test. deploy/bench is its own Go module, so

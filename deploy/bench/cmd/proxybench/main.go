@@ -1,0 +1,527 @@
+// Command proxybench compares Outrigger with HAProxy and nginx on this
+// machine: one backend answering 1 KiB, each proxy alone on one core in
+// front of it, load from the other core. It measures, interleaved over a
+// few rounds, the max throughput (wrk, closed loop), the added latency at a
+// fixed rate (vegeta, open loop), the proxy's CPU per request and its RSS,
+// and writes results.md and results.png. deploy/bench/run.sh installs the
+// tools, builds everything and runs it; see there.
+//
+// Everything listens on 127.0.0.1 on free ports; every load run is bounded
+// in duration and stops by itself; every process started is stopped at the
+// end (or on SIGINT/SIGTERM).
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "backend" {
+		if err := backendMain(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "backend:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "proxybench:", err)
+		if errors.Is(err, context.Canceled) {
+			os.Exit(130)
+		}
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	Root, Out, Outrigger, HAProxy, Nginx, Wrk string
+	Targets                                   []string
+	Rounds                                    int
+	TputDur, LatDur, Warmup                   time.Duration
+	Rate, Conns                               int
+	ProxyCPU, LoadCPU                         string
+	BackendKind                               string
+	Keep                                      bool
+	QuietWait                                 time.Duration
+	Retries                                   int
+}
+
+func parseFlags(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("proxybench", flag.ContinueOnError)
+	fs.StringVar(&o.Root, "root", ".", "repository root (bin/outrigger is there)")
+	fs.StringVar(&o.Out, "out", "", "results directory (default ROOT/deploy/bench/results)")
+	fs.StringVar(&o.Outrigger, "outrigger", "", "outrigger binary (default ROOT/bin/outrigger)")
+	fs.StringVar(&o.HAProxy, "haproxy", "haproxy", "haproxy binary")
+	fs.StringVar(&o.Nginx, "nginx", "nginx", "nginx binary")
+	fs.StringVar(&o.Wrk, "wrk", "wrk", "wrk binary")
+	targets := fs.String("targets", strings.Join(allTargets, ","), "targets to measure (direct is always included)")
+	fs.IntVar(&o.Rounds, "rounds", 3, "interleaved rounds; figures are medians over rounds")
+	fs.DurationVar(&o.TputDur, "tput-duration", 5*time.Second, "length of each wrk throughput run (whole seconds)")
+	fs.DurationVar(&o.LatDur, "lat-duration", 5*time.Second, "length of each fixed-rate latency run")
+	fs.DurationVar(&o.Warmup, "warmup", 2*time.Second, "warm-up per target (wrk, then vegeta, each this long) before round 1")
+	fs.IntVar(&o.Rate, "rate", 2000, "request rate of the latency runs (req/s)")
+	fs.IntVar(&o.Conns, "conns", 16, "connections of every run")
+	fs.StringVar(&o.ProxyCPU, "proxy-cpu", "1", "CPU list (taskset -c) of the proxy under test")
+	fs.StringVar(&o.LoadCPU, "load-cpu", "0", "CPU list (taskset -c) of the backend and load generators")
+	fs.StringVar(&o.BackendKind, "backend", "raw", "backend: raw (minimal HTTP/1.1 responder) or nethttp")
+	fs.BoolVar(&o.Keep, "keep", false, "keep the work dir (configs, logs)")
+	fs.IntVar(&o.Retries, "retries", 6, "how many disturbed runs (other processes using over 0.1 core meanwhile) may be repeated in all")
+	fs.DurationVar(&o.QuietWait, "quiet-wait", 2*time.Minute, "wait at most this long for the machine to be under 15% busy before starting (0: do not wait)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if o.Out == "" {
+		o.Out = filepath.Join(o.Root, "deploy", "bench", "results")
+	}
+	if o.Outrigger == "" {
+		o.Outrigger = filepath.Join(o.Root, "bin", "outrigger")
+	}
+	o.Targets = []string{tDirect}
+	for _, t := range strings.Split(*targets, ",") {
+		t = strings.TrimSpace(t)
+		if t == "" || t == tDirect {
+			continue
+		}
+		known := false
+		for _, a := range allTargets {
+			known = known || a == t
+		}
+		if !known {
+			return o, fmt.Errorf("unknown target %q (known: %s)", t, strings.Join(allTargets, ", "))
+		}
+		o.Targets = append(o.Targets, t)
+	}
+	if o.Retries < 0 || o.Retries > 20 {
+		return o, errors.New("-retries must be 0 to 20")
+	}
+	if o.Rounds < 1 || o.Rate < 1 || o.Conns < 1 || o.TputDur < time.Second || o.LatDur < time.Second {
+		return o, errors.New("rounds, rate and conns must be positive and durations at least 1s")
+	}
+	if o.TputDur > time.Minute || o.LatDur > time.Minute || o.Rounds > 20 {
+		return o, errors.New("refusing runs over 1 minute or more than 20 rounds")
+	}
+	return o, nil
+}
+
+func run(args []string) error {
+	o, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	began := time.Now()
+	// The harness shares the load core with the backend: fewer GC cycles
+	// in it mean less noise in the latency runs.
+	debug.SetGCPercent(400)
+	loadBefore := loadAvg()
+
+	for _, b := range []*string{&o.Outrigger, &o.HAProxy, &o.Nginx, &o.Wrk} {
+		if p, err := exec.LookPath(*b); err == nil {
+			*b = p
+		}
+	}
+	need := map[string]string{"wrk": o.Wrk}
+	for _, id := range o.Targets {
+		switch id {
+		case tOutrigger, tOutriggerTrce:
+			need["outrigger"] = o.Outrigger
+		case tHAProxy:
+			need["haproxy"] = o.HAProxy
+		case tNginx:
+			need["nginx"] = o.Nginx
+		}
+	}
+	for name, p := range need {
+		if _, err := exec.LookPath(p); err != nil {
+			return fmt.Errorf("%s not found (%s): run deploy/bench/run.sh, which installs it", name, p)
+		}
+	}
+
+	work, err := os.MkdirTemp("", "proxybench-")
+	if err != nil {
+		return err
+	}
+	if o.Keep {
+		fmt.Println("work dir:", work)
+	} else {
+		defer os.RemoveAll(work)
+	}
+
+	var quietWaited time.Duration
+	if o.QuietWait > 0 {
+		var busy float64
+		busy, quietWaited = waitQuiet(ctx, o.QuietWait, 0.15)
+		if busy >= 0.15 {
+			fmt.Printf("the machine is still %.0f%% busy after %s; going on (results.md says so)\n", busy*100, quietWaited.Round(time.Second))
+		}
+	}
+
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	backend, backendAddr, err := startBackend(self, o.LoadCPU, o.BackendKind, filepath.Join(work, "backend.log"))
+	if err != nil {
+		return err
+	}
+	defer backend.stop(3 * time.Second)
+
+	env := benchEnv{WorkDir: work, ProxyCPU: o.ProxyCPU, LoadCPU: o.LoadCPU,
+		Outrigger: o.Outrigger, HAProxy: o.HAProxy, Nginx: o.Nginx, Backend: backendAddr}
+	var ts []*target
+	defer func() {
+		for _, t := range ts {
+			t.stop(5 * time.Second)
+		}
+	}()
+	for _, id := range o.Targets {
+		t, err := newTarget(id, env)
+		if err != nil {
+			return err
+		}
+		if err := t.start(); err != nil {
+			return err
+		}
+		ts = append(ts, t)
+	}
+	for _, t := range ts {
+		if err := t.waitReady(15 * time.Second); err != nil {
+			return err
+		}
+	}
+	// Let start-up settle before the idle RSS; meanwhile, see how busy the
+	// machine is with nothing of ours under load.
+	cpuBefore := machineCPU()
+	time.Sleep(time.Second)
+	quiet := machineBusy(cpuBefore, machineCPU())
+	for _, t := range ts {
+		if t.isProxy() {
+			if t.IdleKB, err = memKB(t.pid(), "VmRSS"); err != nil {
+				return err
+			}
+		}
+	}
+	hz := clockTicks()
+	repeated := 0
+	fmt.Printf("backend %s (%s) and load on CPU %s; proxies on CPU %s; %d rounds of %s (wrk) + %s at %d req/s (vegeta), %d connections\n",
+		backendAddr, o.BackendKind, o.LoadCPU, o.ProxyCPU, o.Rounds, o.TputDur, o.LatDur, o.Rate, o.Conns)
+
+	clients := map[string]*http.Client{}
+	for _, t := range ts {
+		clients[t.ID] = newLoadClient(o.Conns)
+	}
+	alive := func(t *target) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if t.isProxy() && !t.alive() {
+			return fmt.Errorf("%s exited; log: %s", t.ID, tail(t.LogPath, 15))
+		}
+		if !backend.alive() {
+			return fmt.Errorf("backend exited; log: %s", tail(backend.LogPath, 15))
+		}
+		return nil
+	}
+
+	// Warm-up: connections, pools, JIT-free but cache- and GC-warm.
+	if o.Warmup > 0 {
+		wsec := max(time.Second, o.Warmup.Truncate(time.Second))
+		for _, t := range ts {
+			if err := alive(t); err != nil {
+				return err
+			}
+			if _, err := runWrk(ctx, o.Wrk, o.LoadCPU, o.Conns, wsec, t.URL()); err != nil {
+				return err
+			}
+			if _, err := runVegeta(clients[t.ID], o.Conns, o.Rate, o.Warmup, t.URL()); err != nil {
+				return err
+			}
+		}
+	}
+
+	// A run during which other processes used more than `disturbed` of a
+	// core is repeated once the machine is quiet again (or 15 s passed), up
+	// to o.Retries times in the whole bench: bounded, and the kept run says
+	// how disturbed it was.
+	retriesLeft := o.Retries
+	retry := func(other float64, what string) bool {
+		if other <= disturbed || retriesLeft <= 0 {
+			return false
+		}
+		retriesLeft--
+		fmt.Printf("         %s: other load %.2f cores, repeating it once the machine is quiet (%d repeats left)\n", what, other, retriesLeft)
+		waitQuiet(ctx, 15*time.Second, 0.15)
+		return ctx.Err() == nil
+	}
+	tputRun := func(t *target) (wrkResult, error) {
+		var before int64
+		var err error
+		if t.isProxy() {
+			if before, err = cpuTicks(t.pid()); err != nil {
+				return wrkResult{}, err
+			}
+		}
+		other := otherLoad(hz)
+		w, err := runWrk(ctx, o.Wrk, o.LoadCPU, o.Conns, o.TputDur, t.URL())
+		if err != nil {
+			return w, err
+		}
+		w.Other = other()
+		if t.isProxy() {
+			after, err := cpuTicks(t.pid())
+			if err != nil {
+				return w, err
+			}
+			w.CPUTicks = after - before
+			if w.Requests > 0 {
+				w.CPUPer1k = float64(w.CPUTicks) / hz / float64(w.Requests) * 1000
+			}
+		}
+		return w, nil
+	}
+
+	for r := 0; r < o.Rounds; r++ {
+		order := rotate(ts, r)
+		for _, t := range order {
+			var w wrkResult
+			for {
+				if err := alive(t); err != nil {
+					return err
+				}
+				if w, err = tputRun(t); err != nil {
+					return err
+				}
+				if !retry(w.Other, "wrk "+t.ID) {
+					break
+				}
+				repeated++
+			}
+			t.Tput = append(t.Tput, w)
+			fmt.Printf("round %d  %-20s %9.0f req/s  cpu %.4f s/1k req  errors %d non-2xx %d  other load %.2f cores\n",
+				r+1, t.ID, w.RPS, w.CPUPer1k, w.Errors, w.Non2xx, w.Other)
+		}
+		for _, t := range order {
+			var l latResult
+			for {
+				if err := alive(t); err != nil {
+					return err
+				}
+				other := otherLoad(hz)
+				if l, err = runVegeta(clients[t.ID], o.Conns, o.Rate, o.LatDur, t.URL()); err != nil {
+					return err
+				}
+				l.Other = other()
+				if !retry(l.Other, "vegeta "+t.ID) {
+					break
+				}
+				repeated++
+			}
+			t.Lat = append(t.Lat, l)
+			fmt.Printf("round %d  %-20s p50 %7s  p99 %7s  p99.9 %7s  at %.0f req/s, errors %d  other load %.2f cores\n",
+				r+1, t.ID, us(l.P50), us(l.P99), us(l.P999), l.Rate, l.Errors, l.Other)
+		}
+	}
+	for _, t := range ts {
+		if t.isProxy() {
+			if t.PeakKB, err = memKB(t.pid(), "VmHWM"); err != nil {
+				return err
+			}
+		}
+	}
+	elapsed := time.Since(began)
+
+	info := collectInfo(o, ts, backendAddr, elapsed, strings.Join(os.Args, " "))
+	info.LoadAvg = [2]string{loadBefore, loadAvg()}
+	info.IdleBusy = quiet
+	info.QuietWaited = quietWaited
+	info.Repeated, info.Retries = repeated, o.Retries
+	s := summarize(ts)
+	md := renderMarkdown(info, s, o)
+	if err := os.MkdirAll(o.Out, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(o.Out, "results.md"), []byte(md), 0o644); err != nil {
+		return err
+	}
+	if err := writeChart(filepath.Join(o.Out, "results.png"), s, info); err != nil {
+		return err
+	}
+	fmt.Println()
+	fmt.Print(renderStdout(s, o))
+	fmt.Printf("\nwrote %s and %s (%s)\n", filepath.Join(o.Out, "results.md"), filepath.Join(o.Out, "results.png"),
+		elapsed.Round(time.Second))
+	return nil
+}
+
+func rotate(ts []*target, r int) []*target {
+	n := len(ts)
+	out := make([]*target, 0, n)
+	for i := 0; i < n; i++ {
+		out = append(out, ts[(i+r)%n])
+	}
+	return out
+}
+
+func us(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/1e3, 'f', 0, 64) + "µs"
+}
+
+// startBackend runs `proxybench backend` on the load CPU and waits for its
+// "listening ADDR" line.
+func startBackend(self, cpu, kind, logPath string) (*target, string, error) {
+	t := &target{ID: "backend", LogPath: logPath}
+	t.Cmd = exec.Command("taskset", "-c", cpu, self, "backend", "-kind", kind)
+	t.Cmd.Env = cleanEnv("GOMAXPROCS=1")
+	t.Cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	t.CmdLine = "GOMAXPROCS=1 taskset -c " + cpu + " bin/proxybench backend -kind " + kind
+	stdout, err := t.Cmd.StdoutPipe()
+	if err != nil {
+		return nil, "", err
+	}
+	f, err := os.Create(logPath)
+	if err != nil {
+		return nil, "", err
+	}
+	t.Cmd.Stderr = f
+	if err := t.Cmd.Start(); err != nil {
+		f.Close()
+		return nil, "", err
+	}
+	t.done = make(chan struct{})
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			default:
+			}
+		}
+	}()
+	go func() { _ = t.Cmd.Wait(); f.Close(); close(t.done) }()
+	select {
+	case l := <-lines:
+		addr, ok := strings.CutPrefix(l, "listening ")
+		if !ok {
+			t.stop(time.Second)
+			return nil, "", fmt.Errorf("backend said %q", l)
+		}
+		t.Addr = addr
+		if err := t.waitReady(10 * time.Second); err != nil {
+			t.stop(time.Second)
+			return nil, "", err
+		}
+		return t, addr, nil
+	case <-t.done:
+		return nil, "", fmt.Errorf("backend exited: %s", tail(logPath, 10))
+	case <-time.After(10 * time.Second):
+		t.stop(time.Second)
+		return nil, "", errors.New("backend did not start within 10s")
+	}
+}
+
+// runInfo is what results.md says about the run itself.
+type runInfo struct {
+	Date, Machine, Kernel, CPUs, GoVersion string
+	Versions                               []string
+	Commands                               []string
+	Configs                                []*target
+	Elapsed                                time.Duration
+	Backend                                string
+	LoadAvg                                [2]string // /proc/loadavg before and after
+	IdleBusy                               float64   // share of all CPUs busy in the second before the load
+	QuietWaited                            time.Duration
+	Repeated, Retries                      int // runs repeated because of other load, and the limit
+}
+
+func collectInfo(o options, ts []*target, backendAddr string, elapsed time.Duration, argv string) runInfo {
+	in := runInfo{Date: time.Now().UTC().Format("2006-01-02 15:04 MST"), GoVersion: runtime.Version(), Elapsed: elapsed}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				in.Machine = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if out, err := exec.Command("getconf", "_NPROCESSORS_ONLN").Output(); err == nil {
+		in.CPUs = strings.TrimSpace(string(out))
+	}
+	if out, err := exec.Command("uname", "-sr").Output(); err == nil {
+		in.Kernel = strings.TrimSpace(string(out))
+	}
+	first := func(name string, args ...string) string {
+		out, _ := exec.Command(name, args...).CombinedOutput()
+		l, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+		return strings.TrimSpace(l)
+	}
+	in.Versions = append(in.Versions, strings.Join(strings.Fields(first(o.Outrigger, "version")), " ")+
+		" (commit "+shortCommit(o.Outrigger)+")")
+	for _, t := range ts {
+		switch t.ID {
+		case tHAProxy:
+			v := strings.Fields(first(o.HAProxy, "-v")) // "HAProxy version 2.6.12-1 2023/01/01 - https://…"
+			in.Versions = append(in.Versions, strings.Join(v[:min(3, len(v))], " "))
+		case tNginx:
+			in.Versions = append(in.Versions, first(o.Nginx, "-v"))
+		}
+	}
+	in.Versions = append(in.Versions, wrkVersion(o.Wrk), "vegeta "+vegetaVersion()+" (as a library)", "harness built with "+runtime.Version())
+	in.Backend = fmt.Sprintf("GOMAXPROCS=1 taskset -c %s bin/proxybench backend -kind %s   # listening on %s", o.LoadCPU, o.BackendKind, backendAddr)
+	in.Commands = append(in.Commands, "taskset -c "+o.LoadCPU+" "+shortArgv(argv))
+	in.Commands = append(in.Commands, in.Backend)
+	for _, t := range ts {
+		if t.isProxy() {
+			in.Commands = append(in.Commands, t.CmdLine+"   # listening on "+t.Addr)
+			in.Configs = append(in.Configs, t)
+		}
+	}
+	for _, t := range ts {
+		in.Commands = append(in.Commands, strings.Join(wrkArgs("wrk", o.LoadCPU, o.Conns, o.TputDur, t.URL()), " ")+"   # "+t.ID)
+	}
+	in.Commands = append(in.Commands, fmt.Sprintf(
+		"echo 'GET URL' | vegeta attack -rate %d -duration %s -workers %d -connections %d -max-connections %d -max-body 0 -timeout 5s   # in-process (vegeta/lib), on CPU %s, each target's URL above",
+		o.Rate, o.LatDur, o.Conns, o.Conns, o.Conns, o.LoadCPU))
+	return in
+}
+
+func shortCommit(bin string) string {
+	out, _ := exec.Command(bin, "version").CombinedOutput()
+	for _, l := range strings.Split(string(out), "\n") {
+		if c, ok := strings.CutPrefix(l, "commit "); ok {
+			if len(c) > 12 {
+				c = c[:12]
+			}
+			return c
+		}
+	}
+	return "unknown"
+}
+
+// shortArgv shows the harness as bin/proxybench.
+func shortArgv(argv string) string {
+	f := strings.Fields(argv)
+	if len(f) > 0 {
+		f[0] = "bin/proxybench"
+	}
+	return strings.Join(f, " ")
+}

@@ -1,0 +1,340 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Target IDs, in the order they are reported.
+const (
+	tDirect        = "direct"
+	tOutrigger     = "outrigger"
+	tOutriggerTrce = "outrigger-trace1pct"
+	tHAProxy       = "haproxy"
+	tNginx         = "nginx"
+)
+
+var allTargets = []string{tDirect, tOutrigger, tOutriggerTrce, tHAProxy, tNginx}
+
+// target is one thing the load is sent to: the backend itself, or a proxy
+// in front of it.
+type target struct {
+	ID    string
+	Label string // for tables
+	Short string // for the chart
+	Addr  string // host:port the load goes to
+	// For proxies:
+	Cmd       *exec.Cmd
+	CmdLine   string // the exact command, for results.md
+	ConfigRel string // config file name in the work dir
+	Config    string // its contents
+	LogPath   string
+
+	done chan struct{} // closed when the process has exited
+
+	IdleKB, PeakKB int64
+	Tput           []wrkResult
+	Lat            []latResult
+}
+
+func (t *target) URL() string { return "http://" + t.Addr + "/" }
+
+func (t *target) isProxy() bool { return t.ID != tDirect }
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// cleanEnv is the environment without the variables Outrigger honours
+// (so the config file is the one in force) and without HTTP proxies.
+func cleanEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		ku := strings.ToUpper(k)
+		if strings.HasPrefix(ku, "OUTRIGGER_") || strings.HasPrefix(ku, "OTEL_") ||
+			strings.HasPrefix(ku, "CONSUL_") || ku == "HTTP_PROXY" || ku == "HTTPS_PROXY" ||
+			ku == "ALL_PROXY" || ku == "GOMAXPROCS" || ku == "GOGC" || ku == "GOMEMLIMIT" {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, extra...)
+}
+
+type benchEnv struct {
+	WorkDir   string
+	ProxyCPU  string
+	LoadCPU   string
+	Outrigger string
+	HAProxy   string
+	Nginx     string
+	Backend   string // backend address
+}
+
+func outriggerConfig(listen, backend, admin, tracing string) string {
+	return fmt.Sprintf(`# Outrigger: defaults (least_conn, outlier detection and circuit breaker on)
+service:
+  name: bench
+upstreams:
+  - name: backend
+    listen: %s
+    endpoints: ["%s"]
+    lb: least_conn
+admin:
+  listen: %s
+log:
+  level: warn
+drain_timeout: 2s
+%s`, listen, backend, admin, tracing)
+}
+
+func haproxyConfig(listen, backend string) string {
+	return fmt.Sprintf(`global
+    nbthread 1
+    maxconn 4096
+
+defaults
+    mode http
+    option forwardfor
+    http-reuse always
+    timeout connect 1s
+    timeout client 30s
+    timeout server 30s
+
+frontend fe
+    bind %s
+    default_backend be
+
+backend be
+    balance leastconn
+    http-reuse always
+    server s1 %s
+`, listen, backend)
+}
+
+func nginxConfig(dir, listen, backend string) string {
+	return fmt.Sprintf(`worker_processes 1;
+daemon off;
+pid %[1]s/nginx.pid;
+error_log %[1]s/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path %[1]s/nginx-tmp/body;
+    proxy_temp_path %[1]s/nginx-tmp/proxy;
+    fastcgi_temp_path %[1]s/nginx-tmp/fastcgi;
+    uwsgi_temp_path %[1]s/nginx-tmp/uwsgi;
+    scgi_temp_path %[1]s/nginx-tmp/scgi;
+    keepalive_requests 1000000;
+    upstream be {
+        least_conn;
+        server %[3]s;
+        keepalive 32;
+        keepalive_requests 1000000;
+    }
+    server {
+        listen %[2]s;
+        location / {
+            proxy_pass http://be;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        }
+    }
+}
+`, dir, listen, backend)
+}
+
+// newTarget builds (but does not start) the target id.
+func newTarget(id string, e benchEnv) (*target, error) {
+	t := &target{ID: id}
+	if id == tDirect {
+		t.Label, t.Short, t.Addr = "direct (no proxy)", "direct", e.Backend
+		return t, nil
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	t.Addr = fmt.Sprintf("127.0.0.1:%d", port)
+	t.LogPath = filepath.Join(e.WorkDir, id+".log")
+	pin := []string{"taskset", "-c", e.ProxyCPU}
+	var argv, env []string
+	switch id {
+	case tOutrigger, tOutriggerTrce:
+		admin, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		tracing := "tracing:\n  exporter: none\n"
+		t.Label, t.Short = "Outrigger", "outrigger"
+		if id == tOutriggerTrce {
+			closed, err := freePort() // nothing listens there: exports fail, requests must not care
+			if err != nil {
+				return nil, err
+			}
+			tracing = fmt.Sprintf("tracing:\n  exporter: otlp\n  protocol: grpc\n  endpoint: 127.0.0.1:%d   # closed port: measures the sampling cost\n  insecure: true\n  sample_ratio: 0.01\n", closed)
+			t.Label, t.Short = "Outrigger, tracing 1%", "outr+trc1%"
+		}
+		t.ConfigRel = id + ".yaml"
+		t.Config = outriggerConfig(t.Addr, e.Backend, fmt.Sprintf("127.0.0.1:%d", admin), tracing)
+		argv = append(pin, e.Outrigger, "run", "-c", filepath.Join(e.WorkDir, t.ConfigRel))
+		env = cleanEnv("GOMAXPROCS=1")
+		t.CmdLine = "GOMAXPROCS=1 " + strings.Join(pin, " ") + " bin/outrigger run -c " + t.ConfigRel
+	case tHAProxy:
+		t.Label, t.Short = "HAProxy", "haproxy"
+		t.ConfigRel = "haproxy.cfg"
+		t.Config = haproxyConfig(t.Addr, e.Backend)
+		argv = append(pin, e.HAProxy, "-db", "-f", filepath.Join(e.WorkDir, t.ConfigRel))
+		env = cleanEnv()
+		t.CmdLine = strings.Join(pin, " ") + " haproxy -db -f " + t.ConfigRel
+	case tNginx:
+		t.Label, t.Short = "nginx", "nginx"
+		t.ConfigRel = "nginx.conf"
+		t.Config = nginxConfig(e.WorkDir, t.Addr, e.Backend)
+		if err := os.MkdirAll(filepath.Join(e.WorkDir, "nginx-tmp"), 0o755); err != nil {
+			return nil, err
+		}
+		argv = append(pin, e.Nginx, "-p", e.WorkDir, "-e", filepath.Join(e.WorkDir, "nginx-error.log"),
+			"-c", filepath.Join(e.WorkDir, t.ConfigRel))
+		env = cleanEnv()
+		t.CmdLine = strings.Join(pin, " ") + " nginx -p WORKDIR -e WORKDIR/nginx-error.log -c " + t.ConfigRel
+	default:
+		return nil, fmt.Errorf("unknown target %q", id)
+	}
+	if err := os.WriteFile(filepath.Join(e.WorkDir, t.ConfigRel), []byte(t.Config), 0o644); err != nil {
+		return nil, err
+	}
+	t.Cmd = exec.Command(argv[0], argv[1:]...)
+	t.Cmd.Env = env
+	t.Cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // a Ctrl-C reaches only the harness, which stops them
+	return t, nil
+}
+
+func (t *target) start() error {
+	if t.Cmd == nil {
+		return nil
+	}
+	f, err := os.Create(t.LogPath)
+	if err != nil {
+		return err
+	}
+	t.Cmd.Stdout, t.Cmd.Stderr = f, f
+	if err := t.Cmd.Start(); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: %w", t.ID, err)
+	}
+	t.done = make(chan struct{})
+	go func() { _ = t.Cmd.Wait(); f.Close(); close(t.done) }()
+	return nil
+}
+
+func (t *target) pid() int {
+	if t.Cmd == nil || t.Cmd.Process == nil {
+		return 0
+	}
+	return t.Cmd.Process.Pid
+}
+
+func (t *target) alive() bool {
+	if t.done == nil {
+		return false
+	}
+	select {
+	case <-t.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// stop sends SIGTERM (nginx: SIGQUIT is graceful, SIGTERM fast; both fine
+// here) and SIGKILL after the grace period.
+func (t *target) stop(grace time.Duration) {
+	if !t.alive() {
+		return
+	}
+	pid := t.pid()
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	select {
+	case <-t.done:
+	case <-time.After(grace):
+		// The whole process group: nginx's worker too.
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		<-t.done
+	}
+}
+
+// probe sends one GET through the target and checks the 1 KiB answer.
+func probe(ctx context.Context, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	c := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}, Timeout: 2 * time.Second}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK || len(b) != BodySize {
+		return fmt.Errorf("GET %s: status %d, %d bytes (want 200, %d)", url, resp.StatusCode, len(b), BodySize)
+	}
+	return nil
+}
+
+// waitReady polls until a GET through the target returns the backend's
+// answer, or the timeout passes.
+func (t *target) waitReady(timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var last error
+	for {
+		if t.Cmd != nil && !t.alive() {
+			return fmt.Errorf("%s exited during start; log: %s", t.ID, tail(t.LogPath, 15))
+		}
+		if last = probe(ctx, t.URL()); last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s not ready after %s: %v; log: %s", t.ID, timeout, last, tail(t.LogPath, 15))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func tail(path string, n int) string {
+	if path == "" {
+		return ""
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "(" + err.Error() + ")"
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "\n  " + strings.Join(lines, "\n  ")
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Proxy comparison: Outrigger against HAProxy and nginx on this machine
+# (`make bench` runs it after the Go benchmarks, `make bench-proxies` alone).
+#
+#   1. installs haproxy, nginx-light and wrk with apt-get, only those that
+#      are missing (`apt-get update` first; needs root or sudo);
+#   2. builds bin/outrigger (`make build`, so always the current source) and
+#      bin/proxybench (deploy/bench, its own Go module: vegeta and x/image
+#      stay out of the main go.mod);
+#   3. runs bin/proxybench pinned to CPU 0 (BENCH_LOAD_CPU): it starts the
+#      1 KiB backend on CPU 0, Outrigger (twice: tracing off, and tracing at
+#      1%), HAProxy and nginx each pinned to CPU 1 (BENCH_PROXY_CPU), all on
+#      127.0.0.1 on free ports, measures them interleaved (3 rounds of a 5 s
+#      wrk run and a 5 s vegeta run per target, after a warm-up), stops them
+#      all, and writes deploy/bench/results/results.md and results.png, and
+#      prints the table.
+#
+# Other work on the machine spoils the figures, so the harness first waits
+# (up to 2 minutes) for the machine to be quiet, measures during every run
+# how much CPU other processes used, and repeats a disturbed run (at most 6
+# repeats per bench); results.md says how much of that happened.
+#
+# It takes about 3 minutes, up to 5 on a busy machine (plus the apt-get
+# installs the first time).
+# Arguments are passed to proxybench, e.g. `run.sh -rounds 5 -keep`
+# (`bin/proxybench -h` lists them); from make: make bench-proxies BENCH_FLAGS='-rounds 5'.
+# Every load run is bounded (wrk -d, vegeta -duration) and stops by itself;
+# every process started is stopped at the end, on failure and on Ctrl-C.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+GO=${GO:-go}
+LOAD_CPU=${BENCH_LOAD_CPU:-0}
+PROXY_CPU=${BENCH_PROXY_CPU:-1}
+
+if (($(nproc --all) < 2)); then
+	echo "bench: needs at least 2 CPUs (one for the proxy, one for the load); this machine has $(nproc --all)" >&2
+	exit 1
+fi
+
+# haproxy and nginx live in /usr/sbin, which a non-root PATH may lack.
+export PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
+missing=()
+command -v haproxy >/dev/null || missing+=(haproxy)
+command -v nginx >/dev/null || missing+=(nginx-light)
+command -v wrk >/dev/null || missing+=(wrk)
+command -v taskset >/dev/null || missing+=(util-linux)
+if ((${#missing[@]})); then
+	echo "bench: installing ${missing[*]} with apt-get"
+	SUDO=()
+	if (($(id -u) != 0)); then SUDO=(sudo); fi
+	"${SUDO[@]}" apt-get update -qq
+	"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+echo "bench: building bin/outrigger and bin/proxybench"
+make --no-print-directory build GO="$GO"
+# The bench module as committed (-mod=readonly) and without any go.work,
+# like the tools modules in the Makefile.
+GOWORK=off GOFLAGS='-mod=readonly -buildvcs=false' "$GO" build -C deploy/bench -o "$ROOT/bin/proxybench" ./cmd/proxybench
+
+exec taskset -c "$LOAD_CPU" bin/proxybench -root . -load-cpu "$LOAD_CPU" -proxy-cpu "$PROXY_CPU" \
+	-haproxy "$(command -v haproxy)" -nginx "$(command -v nginx)" -wrk "$(command -v wrk)" "$@"
