@@ -176,21 +176,16 @@ func (c *consulClient) do(ctx context.Context, method, path string, body, out an
 func (c *consulClient) register(ctx context.Context, reg agentServiceRegistration) error {
 	ctx, cancel := context.WithTimeout(ctx, registerTimeout)
 	defer cancel()
-	for {
-		err := c.do(ctx, http.MethodPut, "/v1/agent/service/register", reg, nil)
-		if err == nil {
-			return nil
-		}
+	var err error
+	if pollUntil(ctx, consulPollInterval, func(ctx context.Context) bool {
+		err = c.do(ctx, http.MethodPut, "/v1/agent/service/register", reg, nil)
 		var se *statusError
-		if errors.As(err, &se) && se.status < 500 {
-			return err // the agent refused the registration itself: retrying will not help
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("gave up after %s: %w", registerTimeout, err)
-		case <-time.After(consulPollInterval):
-		}
+		// A 4xx is the agent refusing the registration itself: retrying will not help.
+		return err == nil || errors.As(err, &se) && se.status < 500
+	}) != nil {
+		return fmt.Errorf("gave up after %s: %w", registerTimeout, err)
 	}
+	return err
 }
 
 // deregister removes the instance from the agent, once.
@@ -286,34 +281,31 @@ func runConsulWait(ctx context.Context, args []string, stdout, stderr io.Writer)
 	client, _ := newConsulClient(c.consul) // checked by the flag parser
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	var entries []healthEntry
 	last, have := "no answer yet", -1
-	for {
-		entries, err := client.passing(ctx, c.service)
-		if err == nil && len(entries) == c.passing {
-			fmt.Fprintf(stdout, "consul: %s has %d passing instances%s\n", c.service, len(entries), describe(entries))
-			return exitOK
-		}
-		if err != nil {
+	if err := pollUntil(ctx, consulPollInterval, func(ctx context.Context) bool {
+		var err error
+		if entries, err = client.passing(ctx, c.service); err != nil {
 			last = err.Error()
+			return false
+		}
+		have, last = len(entries), ""
+		return len(entries) == c.passing
+	}); err != nil {
+		msg := fmt.Sprintf("%s: want %d passing instances, ", c.service, c.passing)
+		if have >= 0 {
+			msg += fmt.Sprintf("last saw %d", have)
 		} else {
-			have, last = len(entries), ""
+			msg += "never got an answer"
 		}
-		select {
-		case <-ctx.Done():
-			msg := fmt.Sprintf("%s: want %d passing instances, ", c.service, c.passing)
-			if have >= 0 {
-				msg += fmt.Sprintf("last saw %d", have)
-			} else {
-				msg += "never got an answer"
-			}
-			if last != "" {
-				msg += " (last error: " + last + ")"
-			}
-			fmt.Fprintf(stderr, "demo-service consul-wait: %s after %s\n", msg, c.timeout)
-			return exitFailure
-		case <-time.After(consulPollInterval):
+		if last != "" {
+			msg += " (last error: " + last + ")"
 		}
+		fmt.Fprintf(stderr, "demo-service consul-wait: %s after %s\n", msg, c.timeout)
+		return exitFailure
 	}
+	fmt.Fprintf(stdout, "consul: %s has %d passing instances%s\n", c.service, len(entries), describe(entries))
+	return exitOK
 }
 
 // describe lists instances as ": id (addr), ...", or "" for none.

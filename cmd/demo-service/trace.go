@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -96,25 +95,22 @@ func runTrace(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if len(c.services) > 0 {
 		want = "spans from " + strings.Join(c.services, ", ")
 	}
+	var tr jaegerTrace
 	last := "no answer yet"
-	for {
-		tr, err := fetchTrace(ctx, client, c.jaeger, c.traceID)
-		switch {
-		case err != nil:
+	if err := pollUntil(ctx, tracePollInterval, func(ctx context.Context) bool {
+		var err error
+		if tr, err = fetchTrace(ctx, client, c.jaeger, c.traceID); err != nil {
 			last = err.Error()
-		case tr.complete(c.services):
-			fmt.Fprint(stdout, tr.tree())
-			return exitOK
-		default:
-			last = tr.summary()
+			return false
 		}
-		select {
-		case <-ctx.Done():
-			fmt.Fprintf(stderr, "demo-service trace: trace %s: want %s within %s; last saw %s\n", c.traceID, want, c.timeout, last)
-			return exitFailure
-		case <-time.After(tracePollInterval):
-		}
+		last = tr.summary()
+		return tr.complete(c.services)
+	}); err != nil {
+		fmt.Fprintf(stderr, "demo-service trace: trace %s: want %s within %s; last saw %s\n", c.traceID, want, c.timeout, last)
+		return exitFailure
 	}
+	fmt.Fprint(stdout, tr.tree())
+	return exitOK
 }
 
 // jaegerTrace is the part of one trace of GET /api/traces/<id> used here.
@@ -148,28 +144,14 @@ var errTraceNotFound = errors.New("trace not found (yet)")
 
 // fetchTrace asks Jaeger's query API for one trace.
 func fetchTrace(ctx context.Context, client *http.Client, base, traceID string) (jaegerTrace, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/traces/"+traceID, nil)
-	if err != nil {
-		return jaegerTrace{}, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return jaegerTrace{}, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
-		return jaegerTrace{}, errTraceNotFound
-	}
-	if resp.StatusCode != http.StatusOK {
-		return jaegerTrace{}, fmt.Errorf("GET /api/traces/%s: %s", traceID, resp.Status)
-	}
 	var doc struct {
 		Data []jaegerTrace `json:"data"`
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxTraceBody)).Decode(&doc); err != nil {
-		return jaegerTrace{}, fmt.Errorf("GET /api/traces/%s: %w", traceID, err)
+	var se *getStatusError
+	if err := getJSON(ctx, client, base, "/api/traces/"+traceID, maxTraceBody, &doc); errors.As(err, &se) && se.code == http.StatusNotFound {
+		return jaegerTrace{}, errTraceNotFound
+	} else if err != nil {
+		return jaegerTrace{}, err
 	}
 	if len(doc.Data) == 0 {
 		return jaegerTrace{}, errTraceNotFound

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -143,21 +142,16 @@ func runUpstreams(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	last := "no answer yet"
-	for {
-		line, done, seen := check(ctx)
-		if done {
-			fmt.Fprintln(stdout, line)
-			return exitOK
-		}
-		last = seen
-		select {
-		case <-ctx.Done():
-			fmt.Fprintf(stderr, "demo-service upstreams: %s: want %s, last saw %s after %s\n", c.upstream, want, last, c.timeout)
-			return exitFailure
-		case <-time.After(consulPollInterval):
-		}
+	line, last := "", "no answer yet"
+	if err := pollUntil(ctx, consulPollInterval, func(ctx context.Context) (done bool) {
+		line, done, last = check(ctx)
+		return done
+	}); err != nil {
+		fmt.Fprintf(stderr, "demo-service upstreams: %s: want %s, last saw %s after %s\n", c.upstream, want, last, c.timeout)
+		return exitFailure
 	}
+	fmt.Fprintln(stdout, line)
+	return exitOK
 }
 
 // checkOnce runs check a single time and prints its line, or its error.
@@ -207,25 +201,11 @@ func (e endpointView) String() string {
 
 // fetchUpstream asks the admin API at admin for upstream's entry.
 func fetchUpstream(ctx context.Context, client *http.Client, admin, upstream string) (upstreamView, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+admin+"/upstreams", nil)
-	if err != nil {
-		return upstreamView{}, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return upstreamView{}, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return upstreamView{}, fmt.Errorf("GET /upstreams: %s", resp.Status)
-	}
 	var doc struct {
 		Upstreams []upstreamView `json:"upstreams"`
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxConsulBody)).Decode(&doc); err != nil {
-		return upstreamView{}, fmt.Errorf("GET /upstreams: %w", err)
+	if err := getJSON(ctx, client, "http://"+admin, "/upstreams", maxConsulBody, &doc); err != nil {
+		return upstreamView{}, err
 	}
 	for _, u := range doc.Upstreams {
 		if u.Name == upstream {
