@@ -19,7 +19,6 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
-	"github.com/outrigger-mesh/outrigger/discovery"
 	"github.com/outrigger-mesh/outrigger/sidecar/config"
 	"github.com/outrigger-mesh/outrigger/sidecar/h1"
 	"github.com/outrigger-mesh/outrigger/sidecar/upstream"
@@ -47,15 +46,7 @@ func h2Config() config.Upstream {
 // fallback, NewH2CTransport) for the endpoints, and returns its address.
 func h2Front(t *testing.T, cfg config.Upstream, endpoints ...string) (string, *upstream.Upstream, *H2CServer) {
 	t.Helper()
-	up, err := upstream.New(cfg, upstream.Options{DiscoveryKind: "static"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := make([]discovery.Instance, len(endpoints))
-	for i, e := range endpoints {
-		in[i] = discovery.Instance{Address: e, ID: e, Healthy: true}
-	}
-	up.Update(in)
+	up := staticUpstream(t, cfg, endpoints...)
 	tr := NewH2CTransport(cfg)
 	t.Cleanup(tr.CloseIdleConnections)
 	h := NewHandler(up, tr, Options{})

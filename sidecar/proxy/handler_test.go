@@ -39,15 +39,7 @@ func frontWith(t *testing.T, cfg config.Upstream, opts Options, endpoints ...str
 // frontHandler is frontWith that also returns the handler.
 func frontHandler(t *testing.T, cfg config.Upstream, opts Options, endpoints ...string) (string, *upstream.Upstream, *Handler) {
 	t.Helper()
-	up, err := upstream.New(cfg, upstream.Options{DiscoveryKind: "static"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := make([]discovery.Instance, len(endpoints))
-	for i, e := range endpoints {
-		in[i] = discovery.Instance{Address: e, ID: e, Healthy: true}
-	}
-	up.Update(in)
+	up := staticUpstream(t, cfg, endpoints...)
 	tr := NewFastTransport(cfg)
 	t.Cleanup(tr.CloseIdleConnections)
 	h := NewHandler(up, tr, opts)
@@ -298,4 +290,19 @@ func TestClientKey(t *testing.T) {
 	if k := clientKey(r); k != "198.51.100.4" {
 		t.Fatalf("key %q", k)
 	}
+}
+
+// staticUpstream is the runtime of cfg with the given endpoints, all healthy.
+func staticUpstream(t *testing.T, cfg config.Upstream, endpoints ...string) *upstream.Upstream {
+	t.Helper()
+	up, err := upstream.New(cfg, upstream.Options{DiscoveryKind: "static"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := make([]discovery.Instance, len(endpoints))
+	for i, e := range endpoints {
+		in[i] = discovery.Instance{Address: e, ID: e, Healthy: true}
+	}
+	up.Update(in)
+	return up
 }
