@@ -152,6 +152,7 @@ func sweep(ctx context.Context, up *upstream.Upstream, every time.Duration) {
 // proxy handler, HTTP/1.1 to the endpoints.
 func (s *Sidecar) httpServer(up *upstream.Upstream, inbound bool) (listenerServer, func()) {
 	transport := proxy.NewFastTransport(up.Config())
+	up.OnRemoved(transport.Forget)
 	h := proxy.NewHandler(up, transport, proxy.Options{Logger: s.log, Tracing: s.tracing, Inbound: inbound})
 	srv := &h1.Server{
 		Handler: h,

@@ -32,8 +32,9 @@ type FastTransport struct {
 	dialer      net.Dialer
 	maxIdle     int
 	idleTimeout time.Duration
-	mu          sync.Mutex // guards pools' map, not the pools
-	pools       map[string]*connPool
+	// pools maps an endpoint address to its *connPool. A sync.Map: after
+	// an endpoint's first request every lookup is a read, lock-free.
+	pools sync.Map
 }
 
 var _ Transport = (*FastTransport)(nil)
@@ -45,13 +46,13 @@ func NewFastTransport(cfg config.Upstream) *FastTransport {
 		dialer:      net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: tcpKeepAlive},
 		maxIdle:     cfg.MaxIdlePerEndpoint,
 		idleTimeout: cfg.IdleTimeout,
-		pools:       map[string]*connPool{},
 	}
 }
 
 // connPool holds one endpoint's idle connections; a buffered channel is
 // the free list, so getting and putting take no lock of ours.
 type connPool struct {
+	addr string
 	idle chan *upConn
 }
 
@@ -65,14 +66,11 @@ type upConn struct {
 const upBufSize = 4 << 10
 
 func (t *FastTransport) pool(addr string) *connPool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	p := t.pools[addr]
-	if p == nil {
-		p = &connPool{idle: make(chan *upConn, max(t.maxIdle, 0))}
-		t.pools[addr] = p
+	if p, ok := t.pools.Load(addr); ok {
+		return p.(*connPool)
 	}
-	return p
+	p, _ := t.pools.LoadOrStore(addr, &connPool{addr: addr, idle: make(chan *upConn, max(t.maxIdle, 0))})
+	return p.(*connPool)
 }
 
 // get returns a pooled connection that has not idled too long, or nil.
@@ -92,6 +90,10 @@ func (t *FastTransport) get(p *connPool) *upConn {
 }
 
 func (t *FastTransport) put(p *connPool, c *upConn) {
+	if cur, ok := t.pools.Load(p.addr); !ok || cur != p {
+		c.Close() // the endpoint was forgotten while this request ran
+		return
+	}
 	c.lastUsed = time.Now()
 	select {
 	case p.idle <- c:
@@ -110,14 +112,20 @@ func (t *FastTransport) dial(ctx context.Context, addr string) (*upConn, error) 
 
 // CloseIdleConnections implements Transport.
 func (t *FastTransport) CloseIdleConnections() {
-	t.mu.Lock()
-	pools := make([]*connPool, 0, len(t.pools))
-	for _, p := range t.pools {
-		pools = append(pools, p)
-	}
-	t.mu.Unlock()
-	for _, p := range pools {
-		for c := t.get(p); c != nil; c = t.get(p) {
+	t.pools.Range(func(_, p any) bool {
+		for c := t.get(p.(*connPool)); c != nil; c = t.get(p.(*connPool)) {
+			c.Close()
+		}
+		return true
+	})
+}
+
+// Forget closes the idle connections to addr and drops its pool: the
+// endpoint has left the upstream (wired to upstream.OnRemoved). A request
+// still running to it finishes; its connection is then closed, not pooled.
+func (t *FastTransport) Forget(addr string) {
+	if p, ok := t.pools.LoadAndDelete(addr); ok {
+		for c := t.get(p.(*connPool)); c != nil; c = t.get(p.(*connPool)) {
 			c.Close()
 		}
 	}

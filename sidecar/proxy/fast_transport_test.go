@@ -240,3 +240,40 @@ func BenchmarkTransport(b *testing.B) {
 		})
 	}
 }
+
+// An endpoint that leaves the upstream leaves no connection open: its idle
+// ones close at once, one still in use closes when its request ends.
+func TestFastTransportForget(t *testing.T) {
+	var open atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			open.Add(-1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	tr := NewFastTransport(fastCfg())
+	get(t, tr, "GET", addr, "/", nil, 0) // one idle pooled connection
+
+	req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
+	inFlight, err := tr.RoundTrip(req) // takes the pooled one
+	if err != nil {
+		t.Fatal(err)
+	}
+	get(t, tr, "GET", addr, "/", nil, 0) // a second connection, now idle
+	tr.Forget(addr)
+	io.ReadAll(inFlight.Body) // the in-flight one finishes after the endpoint left
+	inFlight.Body.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for open.Load() != 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond) // poll: the server sees the closes asynchronously
+	}
+	if n := open.Load(); n != 0 {
+		t.Fatalf("%d connections still open to a forgotten endpoint", n)
+	}
+}

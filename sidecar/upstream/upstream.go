@@ -64,9 +64,10 @@ type Upstream struct {
 	snap   atomic.Pointer[Snapshot] // nil until the first discovery result
 	listen atomic.Pointer[string]   // the bound listener address
 
-	mu     sync.Mutex // serialises Update; never taken on the request path
-	byAddr map[string]*tracked
-	gen    uint64
+	mu        sync.Mutex // serialises Update; never taken on the request path
+	byAddr    map[string]*tracked
+	gen       uint64
+	onRemoved func(address string) // see OnRemoved
 }
 
 // tracked is an endpoint with the generation of the update that last
@@ -102,6 +103,15 @@ func New(cfg config.Upstream, opts Options) (*Upstream, error) {
 		budget:   retry.NewBudget(cfg.Retries.BudgetPercent, cfg.Retries.MinPerSecond, now),
 		retries:  retry.NewPolicy(cfg.Retries),
 	}, nil
+}
+
+// OnRemoved registers f to be called (from Update) with the address of
+// every endpoint that leaves the set, so its pooled connections can be
+// closed rather than left open for good.
+func (u *Upstream) OnRemoved(f func(address string)) {
+	u.mu.Lock()
+	u.onRemoved = f
+	u.mu.Unlock()
 }
 
 // Breaker is the upstream's circuit breaker.
@@ -171,6 +181,9 @@ func (u *Upstream) Update(instances []discovery.Instance) {
 	for addr, t := range u.byAddr {
 		if t.seen != u.gen {
 			delete(u.byAddr, addr)
+			if u.onRemoved != nil {
+				u.onRemoved(addr)
+			}
 		}
 	}
 	// The detector first: a smaller set may return ejected hosts early.

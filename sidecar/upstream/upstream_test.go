@@ -145,3 +145,14 @@ func TestUpdateReusesStayingEndpoints(t *testing.T) {
 		t.Fatalf("%.0f allocs per update of 1,000 endpoints with one changed, want <= 20", allocs)
 	}
 }
+
+func TestOnRemovedReportsDepartedEndpoints(t *testing.T) {
+	u := newTestUpstream(t, "least_conn")
+	var gone []string
+	u.OnRemoved(func(addr string) { gone = append(gone, addr) })
+	u.Update(instances("a:1", "b:2"))
+	u.Update(instances("b:2"))
+	if len(gone) != 1 || gone[0] != "a:1" {
+		t.Fatalf("removed %v, want [a:1]", gone)
+	}
+}
