@@ -32,3 +32,12 @@ type Source interface {
 	Kind() string
 	Run(ctx context.Context, update func([]Instance), onError func(error))
 }
+
+// Fixed is implemented by a Source whose set is known up front and never
+// changes (the static endpoints). The sidecar applies Initial before its
+// listener serves, so the first request never finds "no endpoint" because
+// a goroutine has not run yet, and it then runs no watch for it.
+type Fixed interface {
+	Source
+	Initial() []Instance
+}

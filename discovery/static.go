@@ -7,7 +7,7 @@ type Static struct {
 	instances []Instance
 }
 
-var _ Source = (*Static)(nil)
+var _ Fixed = (*Static)(nil)
 
 // NewStatic returns a source that reports addrs, all healthy, once.
 func NewStatic(addrs []string) *Static {

@@ -84,10 +84,8 @@ func (s *Sidecar) newRoute(key string, uc config.Upstream, inbound bool, p *port
 func (r *route) start(log *slog.Logger, failed chan<- error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	r.stopWatch = cancel
-	if st, ok := r.source.(interface{ Initial() []discovery.Instance }); ok {
-		// A static set is in place before the first request; it never
-		// changes, so there is nothing to watch.
-		r.up.Update(st.Initial())
+	if fixed, ok := r.source.(discovery.Fixed); ok {
+		r.up.Update(fixed.Initial())
 	} else {
 		r.watchers.Add(1)
 		go func() {
