@@ -271,12 +271,8 @@ func parseConsulWaitFlags(args []string, stderr io.Writer) (consulWaitConfig, er
 // exits 1 at -timeout.
 func runConsulWait(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c, err := parseConsulWaitFlags(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	}
-	if err != nil {
-		printUsageError(stderr, "demo-service consul-wait", err)
-		return exitUsage
+	if code, ok := flagsExit(stderr, "demo-service consul-wait", err); !ok {
+		return code
 	}
 	client, _ := newConsulClient(c.consul) // checked by the flag parser
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)

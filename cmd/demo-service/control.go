@@ -87,12 +87,8 @@ func parseControlFlags(args []string, stderr io.Writer) (controlConfig, error) {
 // exits 1 when the instance cannot be reached or does not answer 200.
 func runControl(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c, err := parseControlFlags(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	}
-	if err != nil {
-		printUsageError(stderr, "demo-service control", err)
-		return exitUsage
+	if code, ok := flagsExit(stderr, "demo-service control", err); !ok {
+		return code
 	}
 	st, err := sendControl(ctx, c)
 	if err != nil {

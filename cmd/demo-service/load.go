@@ -77,12 +77,8 @@ func parseLoadFlags(args []string, stderr io.Writer) (loadConfig, error) {
 // (deadline, transport errors) or a response missed -expect-status.
 func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c, err := parseLoadFlags(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	}
-	if err != nil {
-		printUsageError(stderr, "demo-service load", err)
-		return exitUsage
+	if code, ok := flagsExit(stderr, "demo-service load", err); !ok {
+		return code
 	}
 	rep := drive(ctx, newLoadClient(c.concurrency), c)
 	if c.json {

@@ -25,6 +25,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -107,6 +108,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // printUsageError prints each of the problems in err on its own line,
 // unless the flag package has already printed it.
+// flagsExit turns a subcommand's flag-parsing result into its exit: ok is
+// true when the command should run; otherwise code is exitOK for -h and
+// exitUsage (with every problem printed) for bad flags.
+func flagsExit(stderr io.Writer, prog string, err error) (code int, ok bool) {
+	switch {
+	case err == nil:
+		return 0, true
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK, false
+	}
+	printUsageError(stderr, prog, err)
+	return exitUsage, false
+}
+
 func printUsageError(stderr io.Writer, prog string, err error) {
 	if errors.As(err, new(errReported)) {
 		return

@@ -89,12 +89,8 @@ func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
 // that is going away.
 func runServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 	f, err := parseServeFlags(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	}
-	if err != nil {
-		printUsageError(stderr, "demo-service", err)
-		return exitUsage
+	if code, ok := flagsExit(stderr, "demo-service", err); !ok {
+		return code
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil)).With("instance", f.name)
 

@@ -79,12 +79,8 @@ func parseTraceFlags(args []string, stderr io.Writer) (traceConfig, error) {
 // children indented under their parent. It exits 1 at -timeout.
 func runTrace(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c, err := parseTraceFlags(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	}
-	if err != nil {
-		printUsageError(stderr, "demo-service trace", err)
-		return exitUsage
+	if code, ok := flagsExit(stderr, "demo-service trace", err); !ok {
+		return code
 	}
 	client := &http.Client{Transport: &http.Transport{Proxy: nil}}
 	defer client.CloseIdleConnections()

@@ -98,12 +98,8 @@ func parseUpstreamsFlags(args []string, stderr io.Writer) (upstreamsConfig, erro
 // -timeout.
 func runUpstreams(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c, err := parseUpstreamsFlags(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	}
-	if err != nil {
-		printUsageError(stderr, "demo-service upstreams", err)
-		return exitUsage
+	if code, ok := flagsExit(stderr, "demo-service upstreams", err); !ok {
+		return code
 	}
 	client := &http.Client{Transport: &http.Transport{Proxy: nil}}
 	defer client.CloseIdleConnections()
