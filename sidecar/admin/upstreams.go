@@ -58,7 +58,7 @@ func upstreamsView(ups []*upstream.Upstream) UpstreamsResponse {
 			Protocol:       cfg.Protocol,
 			LB:             cfg.LB,
 			Discovery:      u.DiscoveryKind(),
-			LastUpdate:     rfc3339(u.Stats().LastUpdate()),
+			LastUpdate:     rfc3339(u.LastUpdate()),
 			Breaker:        u.Breaker().State(),
 			ActiveRequests: u.Stats().Active(),
 			Endpoints:      []EndpointView{},

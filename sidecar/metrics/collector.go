@@ -99,7 +99,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descDiscoveryUpdates, st.DiscoveryUpdates(), name)
 		counter(descDiscoveryErrors, st.DiscoveryErrors(), name)
 		var last float64
-		if t := st.LastUpdate(); !t.IsZero() {
+		if t := u.LastUpdate(); !t.IsZero() {
 			last = float64(t.UnixNano()) / 1e9
 		}
 		gauge(descDiscoveryLast, last, name)

@@ -17,7 +17,6 @@ type Stats struct {
 
 	discoveryUpdates atomic.Uint64
 	discoveryErrors  atomic.Uint64
-	lastUpdate       atomic.Int64 // unix nanos, 0 = never
 
 	Duration Histogram
 }
@@ -63,15 +62,6 @@ func (s *Stats) DiscoveryUpdates() uint64 { return s.discoveryUpdates.Load() }
 
 // DiscoveryErrors is the number of failed discovery attempts.
 func (s *Stats) DiscoveryErrors() uint64 { return s.discoveryErrors.Load() }
-
-// LastUpdate is when discovery last delivered a set (zero if never).
-func (s *Stats) LastUpdate() time.Time {
-	n := s.lastUpdate.Load()
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n)
-}
 
 // DurationBuckets are the request-duration histogram's upper bounds in
 // seconds: fine below 10 ms, where a sidecar hop lives, coarse above.

@@ -191,7 +191,6 @@ func (u *Upstream) Update(instances []discovery.Instance) {
 	now := u.now()
 	u.publishLocked(members, now)
 	u.stats.discoveryUpdates.Add(1)
-	u.stats.lastUpdate.Store(now.UnixNano())
 }
 
 // publishLocked swaps in a snapshot of members whose pickable endpoints
@@ -232,6 +231,15 @@ func (u *Upstream) Sweep() {
 	if u.detector.Sweep() {
 		u.republish()
 	}
+}
+
+// LastUpdate is when discovery last delivered a set (zero before the
+// first); the snapshot records it.
+func (u *Upstream) LastUpdate() time.Time {
+	if s := u.snap.Load(); s != nil {
+		return s.Updated
+	}
+	return time.Time{}
 }
 
 // DiscoveryError counts a failed discovery attempt; the snapshot stays.

@@ -80,8 +80,8 @@ func TestUpdateCarriesStateByAddress(t *testing.T) {
 		t.Fatal("an endpoint that left and came back kept its old state object")
 	}
 	l.Done(200, outlier.Success) // the old object still finishes cleanly
-	if u.Stats().DiscoveryUpdates() != 4 || u.Stats().LastUpdate().IsZero() {
-		t.Fatalf("updates %d last %v", u.Stats().DiscoveryUpdates(), u.Stats().LastUpdate())
+	if u.Stats().DiscoveryUpdates() != 4 || u.LastUpdate().IsZero() {
+		t.Fatalf("updates %d last %v", u.Stats().DiscoveryUpdates(), u.LastUpdate())
 	}
 }
 
