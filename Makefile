@@ -1,11 +1,13 @@
 # Outrigger's build. Plain GNU make; the only tool it needs is Go.
 #
 #   make demo    build (bin/consul and bin/jaeger too), then run the demo with Consul and Jaeger (deploy/demo/demo.sh)
-#   make test    bin/consul, bin/jaeger and bin/h2spec, then vet, gofmt check, and every test with the race detector
+#   make test    bin/consul, bin/jaeger, bin/h2spec and bin/staticcheck, then vet, gofmt check,
+#                staticcheck, and every test with the race detector
 #   make bench   Go benchmarks, then the proxy comparison against HAProxy and nginx (deploy/bench/run.sh)
 #   make fuzz    a short run of every Fuzz target
 #   make build   bin/outrigger and bin/demo-service
-#   make tools   bin/consul, bin/jaeger and bin/h2spec, a real Consul agent, Jaeger and h2spec built from source (see below)
+#   make tools   bin/consul, bin/jaeger, bin/h2spec and bin/staticcheck, built from source (see below)
+#   make staticcheck  bin/staticcheck ./... over the module (part of make test)
 #   make clean   remove bin/ and test leftovers
 #
 # Consul: the demo and the integration tests run a real Consul dev agent on
@@ -28,6 +30,13 @@
 # v2.2.1) pinned in deploy/tools/h2spec, built the same way in a few
 # seconds. sidecar/e2e/h2spec_test.go runs it against an http2 listener
 # (docs/http2.md lists its results).
+#
+# staticcheck: bin/staticcheck is the linter from honnef.co/go/tools v0.8.2,
+# pinned in deploy/tools/staticcheck and built the same way in about a
+# minute. make staticcheck runs it over ./... (so not over deploy/bench or
+# the tools modules, which are modules of their own); make test runs it
+# after vet and the gofmt check. A check that is wrong for one line is
+# silenced there with a `//lint:ignore CHECK reason` comment.
 
 GO       ?= go
 FUZZTIME ?= 20s
@@ -40,7 +49,7 @@ LDFLAGS  := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # committed: -mod=readonly never edits its go.mod or go.sum.
 TOOLS_GOFLAGS := -mod=readonly -buildvcs=false
 
-.PHONY: all build tools demo test vet fmt-check bench fuzz clean
+.PHONY: all build tools demo test vet fmt-check staticcheck bench fuzz clean
 
 all: build
 
@@ -48,7 +57,7 @@ build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/outrigger ./cmd/outrigger
 	$(GO) build -o bin/demo-service ./cmd/demo-service
 
-tools: bin/consul bin/jaeger bin/h2spec
+tools: bin/consul bin/jaeger bin/h2spec bin/staticcheck
 
 # Built to a temporary name and renamed, so an interrupted build never
 # leaves a bin/consul (or bin/jaeger) that looks up to date.
@@ -69,14 +78,22 @@ bin/h2spec: deploy/tools/h2spec/go.mod deploy/tools/h2spec/go.sum
 	GOFLAGS='$(TOOLS_GOFLAGS)' GOWORK=off $(GO) build -C deploy/tools/h2spec -o '$(CURDIR)/bin/h2spec.tmp' github.com/summerwind/h2spec/cmd/h2spec
 	mv -f bin/h2spec.tmp bin/h2spec
 
+bin/staticcheck: deploy/tools/staticcheck/go.mod deploy/tools/staticcheck/go.sum
+	@mkdir -p bin
+	GOFLAGS='$(TOOLS_GOFLAGS)' GOWORK=off $(GO) build -C deploy/tools/staticcheck -o '$(CURDIR)/bin/staticcheck.tmp' honnef.co/go/tools/cmd/staticcheck
+	mv -f bin/staticcheck.tmp bin/staticcheck
+
 demo: build bin/consul bin/jaeger
 	bash deploy/demo/demo.sh
 
-test: bin/consul bin/jaeger bin/h2spec vet fmt-check
+test: bin/consul bin/jaeger bin/h2spec vet fmt-check staticcheck
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 vet:
 	$(GO) vet ./...
+
+staticcheck: bin/staticcheck
+	bin/staticcheck ./...
 
 # Lists every .go file gofmt would change (testdata and hidden dirs aside)
 # and fails if there is any.
