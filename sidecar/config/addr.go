@@ -40,7 +40,37 @@ func (c *checker) checkDial(path, addr string) {
 			msg += " (without a scheme)"
 		}
 		c.add(path, msg)
+		return
 	}
+	if !validDialHost(h) {
+		c.add(path, "host must be an IP address or a DNS name (letters, digits, '-', '.', '_'), got "+quote(addr))
+	}
+}
+
+// validDialHost reports whether h is an IP address (brackets already
+// removed by SplitHostPort) or a plausible DNS name: labels of letters,
+// digits, '-' and '_' (service names in some registries), separated by
+// single dots. "bad host" or "a/b" would otherwise fail only when dialled,
+// long after validate said ok.
+func validDialHost(h string) bool {
+	if net.ParseIP(h) != nil {
+		return true
+	}
+	if len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // isLoopback reports whether a listen host only accepts local connections:

@@ -53,8 +53,8 @@ func (d *decoder) decodeStruct(path string, raw any, dst reflect.Value) {
 // decodeValue applies raw to dst, whatever dst's kind.
 func (d *decoder) decodeValue(path string, raw any, dst reflect.Value) {
 	switch {
-	case isDuration(dst.Type()):
-		// before the kind switch: a Duration is an Int64 to reflect
+	case isDuration(dst.Type()), isByteSize(dst.Type()):
+		// before the kind switch: both are an Int64 to reflect
 	case dst.Kind() == reflect.Struct:
 		d.decodeStruct(path, raw, dst)
 		return

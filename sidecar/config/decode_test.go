@@ -115,7 +115,7 @@ upstreams:
 }
 
 // TestProblemOrder checks that problems come in schema order, whatever order
-// the decoder met them in: sections as in SPEC.md, upstreams by index,
+// the decoder met them in: sections as in docs/contract.md, upstreams by index,
 // unknown keys after the known keys of their map.
 func TestProblemOrder(t *testing.T) {
 	src := `

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Default returns a Config with every default of SPEC.md filled in and no
+// Default returns a Config with every documented default filled in and no
 // upstreams. Keys whose default is derived from other keys (service.id,
 // upstreams[].service) are left empty here; Parse fills them once the file
 // and the environment have been applied.
@@ -46,11 +46,23 @@ func Default() Config {
 			Level:  "info",
 			Format: "text",
 		},
+		Limits:       DefaultLimits(),
 		DrainTimeout: 20 * time.Second,
 	}
 }
 
-// DefaultUpstream returns an Upstream with every upstream default of SPEC.md
+// DefaultLimits are the limits of a config that sets none.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxConnections:            10000,
+		MaxRequestHeaders:         100,
+		MaxResponseHeaderBytes:    64 << 10,
+		MaxInformationalResponses: 10,
+		StreamIdleTimeout:         5 * time.Minute,
+	}
+}
+
+// DefaultUpstream returns an Upstream with every documented upstream default
 // filled in; name, listen and service are empty. Every list item of
 // `upstreams:` starts from this value before the file's keys are applied.
 func DefaultUpstream() Upstream {
@@ -107,7 +119,7 @@ func (c *Config) derive(hostname string) {
 }
 
 // RegisteredPort is the port the sidecar registers in Consul: the inbound
-// listener's when there is one with a fixed port (SPEC.md: "when set and
+// listener's when there is one with a fixed port (docs/contract.md: "when set and
 // service.register is true, this port is the one registered"), else the
 // application's own.
 func (c *Config) RegisteredPort() int {

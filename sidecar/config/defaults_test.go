@@ -11,7 +11,7 @@ import (
 )
 
 // flatten renders a config's JSON as key path → value text, so defaults can
-// be compared with SPEC.md key by key.
+// be compared with the contract key by key.
 func flatten(t *testing.T, c *Config) map[string]string {
 	t.Helper()
 	b, err := c.JSON()
@@ -37,7 +37,8 @@ func flatten(t *testing.T, c *Config) map[string]string {
 	return out
 }
 
-// TestDefaultsMatchSpec lists every key with SPEC.md's default.
+// TestDefaultsMatchSpec lists every key with its documented default
+// (docs/contract.md).
 func TestDefaultsMatchSpec(t *testing.T) {
 	cfg := Default()
 	u := DefaultUpstream()
@@ -59,7 +60,10 @@ func TestDefaultsMatchSpec(t *testing.T) {
 		"tracing.insecure": "true", "tracing.sample_ratio": "1", "tracing.propagators": "[tracecontext baggage]",
 		"admin.listen": "127.0.0.1:9901", "admin.allow_remote": "false",
 		"log.level": "info", "log.format": "text",
-		"drain_timeout": "20s",
+		"limits.max_connections": "10000", "limits.max_request_headers": "100",
+		"limits.max_response_header_bytes": "64KiB", "limits.max_informational_responses": "10",
+		"limits.stream_idle_timeout": "5m0s",
+		"drain_timeout":              "20s",
 	}
 	for _, k := range slices.Sorted(maps.Keys(want)) {
 		if got[k] != want[k] {
@@ -71,7 +75,7 @@ func TestDefaultsMatchSpec(t *testing.T) {
 	}
 }
 
-// TestFullYAML loads SPEC.md's block (testdata/full.yaml, every key at its
+// TestFullYAML loads the contract's reference block (testdata/full.yaml, every key at its
 // default) and checks that it equals the defaults, and a minimal file.
 func TestFullYAML(t *testing.T) {
 	data, err := os.ReadFile("testdata/full.yaml")

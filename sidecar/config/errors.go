@@ -96,7 +96,7 @@ func plainKey(k string) bool {
 	return true
 }
 
-// sortIssues orders problems as the schema orders keys (SPEC.md's order, which
+// sortIssues orders problems as the schema orders keys (the contract's order, which
 // is also the order of a file that follows it), list items by index, unknown
 // keys after the known keys of their map, alphabetically. Decoding walks maps,
 // whose order is lost, so this is the closest to file order that stays

@@ -42,6 +42,8 @@ func writeJSON(buf *bytes.Buffer, v reflect.Value) error {
 	switch {
 	case isDuration(v.Type()):
 		return writeLeaf(buf, durationString(v))
+	case isByteSize(v.Type()):
+		return writeLeaf(buf, ByteSize(v.Int()).String())
 	case v.Kind() == reflect.Struct:
 		buf.WriteByte('{')
 		first := true

@@ -11,7 +11,7 @@ import (
 const DefaultPath = "./outrigger.yaml"
 
 // ResolvePath returns the config path for -c: the flag when non-empty, else
-// $OUTRIGGER_CONFIG, else ./outrigger.yaml (SPEC.md, "Command line").
+// $OUTRIGGER_CONFIG, else ./outrigger.yaml (docs/contract.md, "Command line").
 func ResolvePath(flag string) string {
 	if flag != "" {
 		return flag

@@ -33,6 +33,13 @@ func setScalar(dst reflect.Value, raw any) string {
 		}
 		return msg
 	}
+	if isByteSize(dst.Type()) {
+		b, msg := asByteSize(raw)
+		if msg == "" {
+			dst.SetInt(int64(b))
+		}
+		return msg
+	}
 	switch dst.Kind() {
 	case reflect.String:
 		s, ok := asString(raw)

@@ -1,5 +1,5 @@
-// Package config defines Outrigger's configuration schema (SPEC.md,
-// "Configuration"), loads it with viper from YAML, TOML or JSON, applies
+// Package config defines Outrigger's configuration schema (docs/contract.md,
+// "Configuration file"), loads it with viper from YAML, TOML or JSON, applies
 // environment overrides and defaults, and validates it. Config values are
 // plain data: runtime state lives in the objects built from them.
 package config
@@ -15,6 +15,7 @@ type Config struct {
 	Tracing      Tracing       `mapstructure:"tracing" json:"tracing"`
 	Admin        Admin         `mapstructure:"admin" json:"admin"`
 	Log          Log           `mapstructure:"log" json:"log"`
+	Limits       Limits        `mapstructure:"limits" json:"limits"`
 	DrainTimeout time.Duration `mapstructure:"drain_timeout" json:"drain_timeout"`
 
 	// File is the path the config was loaded from ("" when built in code).
@@ -138,6 +139,25 @@ type Tracing struct {
 type Admin struct {
 	Listen      string `mapstructure:"listen" json:"listen"`
 	AllowRemote bool   `mapstructure:"allow_remote" json:"allow_remote"`
+}
+
+// Limits protect the sidecar and its other clients from one client or one
+// upstream that misbehaves (docs/contract.md, "Limits"). They apply to
+// every listener.
+type Limits struct {
+	// MaxConnections caps the open connections of each listener; further
+	// ones wait in the kernel's backlog until one closes.
+	MaxConnections int `mapstructure:"max_connections" json:"max_connections"`
+	// MaxRequestHeaders caps a request's header lines (431 beyond it).
+	MaxRequestHeaders int `mapstructure:"max_request_headers" json:"max_request_headers"`
+	// MaxResponseHeaderBytes caps an upstream's response head, interim
+	// 1xx heads included (502 upstream_protocol_error beyond it).
+	MaxResponseHeaderBytes ByteSize `mapstructure:"max_response_header_bytes" json:"max_response_header_bytes"`
+	// MaxInformationalResponses caps the 1xx responses before the final one.
+	MaxInformationalResponses int `mapstructure:"max_informational_responses" json:"max_informational_responses"`
+	// StreamIdleTimeout ends a request or response that moved no byte in
+	// either direction for this long.
+	StreamIdleTimeout time.Duration `mapstructure:"stream_idle_timeout" json:"stream_idle_timeout"`
 }
 
 // Log configures structured logging.

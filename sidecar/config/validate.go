@@ -44,6 +44,7 @@ func (c *Config) validate() []issue {
 	c.checkAdmin(&k)
 	k.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	k.oneOf("log.format", c.Log.Format, "text", "json")
+	c.checkLimits(&k)
 	k.positive("drain_timeout", c.DrainTimeout)
 	return k.issues
 }
@@ -155,6 +156,30 @@ func (c *Config) checkAdmin(k *checker) {
 	if !a.AllowRemote && !isLoopback(host) {
 		k.add("admin.listen", quote(a.Listen)+" is not a loopback address; set admin.allow_remote: true to expose the admin API")
 	}
+}
+
+// Bounds of the limits: below the minimums a sidecar cannot serve ordinary
+// traffic (a browser sends ~20 header lines; a 1 KiB head is tiny), so a
+// smaller value is a typo rather than a choice.
+const (
+	minResponseHeaderBytes = 1 << 10
+	maxResponseHeaderBytes = 16 << 20
+	minRequestHeaders      = 10
+	maxRequestHeaders      = 10000
+)
+
+func (c *Config) checkLimits(k *checker) {
+	l := &c.Limits
+	k.atLeast("limits.max_connections", l.MaxConnections, 1)
+	if l.MaxRequestHeaders < minRequestHeaders || l.MaxRequestHeaders > maxRequestHeaders {
+		k.addf("limits.max_request_headers", "must be in %d..%d, got %d", minRequestHeaders, maxRequestHeaders, l.MaxRequestHeaders)
+	}
+	if l.MaxResponseHeaderBytes < minResponseHeaderBytes || l.MaxResponseHeaderBytes > maxResponseHeaderBytes {
+		k.addf("limits.max_response_header_bytes", "must be in %s..%s, got %s",
+			ByteSize(minResponseHeaderBytes), ByteSize(maxResponseHeaderBytes), l.MaxResponseHeaderBytes)
+	}
+	k.atLeast("limits.max_informational_responses", l.MaxInformationalResponses, 0)
+	k.positive("limits.stream_idle_timeout", l.StreamIdleTimeout)
 }
 
 func validPort(p string) bool {

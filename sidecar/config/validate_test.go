@@ -63,6 +63,22 @@ func TestValidationErrors(t *testing.T) {
 		{"wait time above Consul's max", minimal + "consul: {wait_time: 11m}\n",
 			`test.yaml: consul.wait_time: must be <= 10m (Consul's maximum), got "11m0s"`},
 
+		// limits
+		{"max connections", minimal + "limits: {max_connections: 0}\n",
+			`test.yaml: limits.max_connections: must be >= 1, got 0`},
+		{"max request headers", minimal + "limits: {max_request_headers: 5}\n",
+			`test.yaml: limits.max_request_headers: must be in 10..10000, got 5`},
+		{"max response header bytes too small", minimal + "limits: {max_response_header_bytes: 100}\n",
+			`test.yaml: limits.max_response_header_bytes: must be in 1KiB..16MiB, got 100B`},
+		{"max response header bytes unit", minimal + "limits: {max_response_header_bytes: 64KB}\n",
+			`test.yaml: limits.max_response_header_bytes: must be a size like "64KiB", "1MiB" or a number of bytes, got "64KB"`},
+		{"max response header bytes negative", minimal + "limits: {max_response_header_bytes: -1}\n",
+			`test.yaml: limits.max_response_header_bytes: must be a size like "64KiB", "1MiB" or a number of bytes, got -1`},
+		{"max informational responses", minimal + "limits: {max_informational_responses: -1}\n",
+			`test.yaml: limits.max_informational_responses: must be >= 0, got -1`},
+		{"stream idle timeout", minimal + "limits: {stream_idle_timeout: 0s}\n",
+			`test.yaml: limits.stream_idle_timeout: must be > 0, got "0s"`},
+
 		// upstreams
 		{"upstream name required", minimal + "upstreams: [{listen: '127.0.0.1:9001'}]\n",
 			`test.yaml: upstreams[0].name: required`},
@@ -96,6 +112,13 @@ func TestValidationErrors(t *testing.T) {
 			`test.yaml: upstreams[0].endpoints[0]: must be host:port with a port in 1..65535, got ":8080"`},
 		{"endpoint with scheme", withUpstream("endpoints: ['http://10.0.0.1:80']"),
 			`test.yaml: upstreams[0].endpoints[0]: must be host:port with a port in 1..65535, got "http://10.0.0.1:80" (without a scheme)`},
+		// Regression: "bad host:80" was accepted and failed only when dialled.
+		{"endpoint host with a space", withUpstream("endpoints: ['bad host:80']"),
+			`test.yaml: upstreams[0].endpoints[0]: host must be an IP address or a DNS name (letters, digits, '-', '.', '_'), got "bad host:80"`},
+		{"endpoint host with a slash", withUpstream("endpoints: ['a/b:80']"),
+			`test.yaml: upstreams[0].endpoints[0]: host must be an IP address or a DNS name (letters, digits, '-', '.', '_'), got "a/b:80"`},
+		{"endpoint host with an empty label", withUpstream("endpoints: ['a..b:80']"),
+			`test.yaml: upstreams[0].endpoints[0]: host must be an IP address or a DNS name (letters, digits, '-', '.', '_'), got "a..b:80"`},
 		{"endpoint duplicate", withUpstream("endpoints: ['a:1', 'b:1', 'A:1']"),
 			`test.yaml: upstreams[0].endpoints[2]: "A:1" is listed twice (also endpoints[0])`},
 		{"connect timeout", withUpstream("connect_timeout: 0s"),
