@@ -16,7 +16,7 @@ import (
 
 // HealthClient is the one Consul call the watch makes, narrowed from
 // *api.Health so the loop's edge cases (an index going backwards, an index
-// of 0, errors) can be tested with a scripted client (STYLE.md 7).
+// of 0, errors) can be tested with a scripted client.
 type HealthClient interface {
 	ServiceMultipleTags(service string, tags []string, passingOnly bool, q *api.QueryOptions) ([]*api.ServiceEntry, *api.QueryMeta, error)
 }
@@ -54,7 +54,7 @@ const (
 
 // Consul watches one service's passing instances with blocking queries on
 // /v1/health/service/<service>?passing, following the rules of Consul's
-// blocking-query docs (STYLE.md 8): skip an unchanged index, reset to 0 when
+// blocking-query docs and consul-template's watcher: skip an unchanged index, reset to 0 when
 // it goes backwards, never wait on index 0 in a loop, drop identical
 // results, back off with a cap and jitter on errors, and stay cancellable.
 type Consul struct {
@@ -203,7 +203,7 @@ func (c *Consul) pace(ctx context.Context, started time.Time) bool {
 
 // instancesOf converts Consul's entries, sorted by address so that the
 // same set in another order compares equal. The address is Service.Address,
-// or Node.Address when the service has none (SPEC.md).
+// or Node.Address when the service has none (docs/consul.md).
 func instancesOf(entries []*api.ServiceEntry) []Instance {
 	out := make([]Instance, 0, len(entries))
 	for _, e := range entries {

@@ -9,7 +9,7 @@ import (
 )
 
 // AgentClient is the part of Consul's agent API that registration uses,
-// narrowed from *api.Agent (STYLE.md 7).
+// narrowed from *api.Agent to the calls made, so tests can script it.
 type AgentClient interface {
 	ServiceRegisterOpts(reg *api.AgentServiceRegistration, opts api.ServiceRegisterOpts) error
 	ServiceDeregisterOpts(serviceID string, q *api.QueryOptions) error

@@ -1,5 +1,5 @@
 // Package outlier is passive outlier detection for one upstream's endpoints
-// (SPEC.md, upstreams[].outlier): it watches the outcome of every attempt
+// (docs/contract.md, upstreams[].outlier): it watches the outcome of every attempt
 // and takes an endpoint out of rotation ("ejects" it) for a while when it
 // keeps failing.
 //

@@ -67,7 +67,7 @@ func (b *logBuffer) lines(t *testing.T, msg string) []map[string]any {
 	return out
 }
 
-// testConfig is SPEC.md's defaults, with max_ejection_percent 50.
+// testConfig is the contract's defaults, with max_ejection_percent 50.
 func testConfig() config.Outlier {
 	return config.Outlier{
 		Enabled:                      true,

@@ -37,7 +37,7 @@ const (
 
 var reasonNames = [NumReasons]string{"", "consecutive_5xx", "consecutive_local_failure", "failure_percentage"}
 
-// String returns SPEC.md's name for the reason (the ejection_reason field of
+// String returns the contract's name for the reason (the ejection_reason field of
 // /upstreams and the reason label of outrigger_outlier_ejections_total), ""
 // for ReasonNone.
 func (r Reason) String() string {

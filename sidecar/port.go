@@ -1,125 +1,94 @@
 package sidecar
 
 import (
+	"context"
+	"fmt"
+	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
+
+	"github.com/outrigger-mesh/outrigger/sidecar/accept"
+	"github.com/outrigger-mesh/outrigger/sidecar/config"
 )
 
-// port is one bound listen address. A single accept loop hands each
-// connection to the server currently in charge of the address; a reload
-// that changes an upstream but keeps its address swaps in the new server
-// without closing the socket, so no connection is refused in between, and
-// the old server drains what it already has.
-type port struct {
-	base net.Listener
-	mu   sync.Mutex
-	cur  *handoff
-	done chan struct{} // closed when the accept loop ends
+// connServer is what serves a listener's connections: the HTTP/1.1 proxy,
+// the h2c proxy or the TCP proxy. ServeConn takes a connection and serves
+// it on its own goroutine, or reports false once the server is shutting
+// down; Shutdown stops taking connections and waits for in-flight work
+// until ctx ends, then closes what remains and returns ctx's error.
+type connServer interface {
+	ServeConn(c net.Conn) bool
+	Shutdown(ctx context.Context) error
 }
 
-func listen(addr string) (*port, error) {
+// port is one bound listen address and its accept loop — the only accept
+// loop of the process (package accept: backoff on EMFILE and friends,
+// limits.max_connections). Each connection goes to the server currently in
+// charge of the address; a reload that swaps the server (a protocol
+// change) hands the socket over without closing it, so no connection is
+// refused in between, and the old server drains what it already has.
+type port struct {
+	ln       net.Listener
+	cur      atomic.Pointer[serverRef]
+	done     chan struct{} // closed by Close: ends a wait for a slot or a backoff
+	loopDone chan struct{} // closed when the accept loop has returned
+	once     sync.Once
+}
+
+type serverRef struct{ srv connServer }
+
+// listen binds addr and starts its accept loop. name labels log lines;
+// failed hears of an accept loop that stopped for good.
+func listen(addr, name string, limits config.Limits, log *slog.Logger, failed chan<- error) (*port, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	p := &port{base: ln, done: make(chan struct{})}
-	go p.acceptLoop()
+	p := &port{ln: ln, done: make(chan struct{}), loopDone: make(chan struct{})}
+	go func() {
+		defer close(p.loopDone)
+		err := accept.Loop(ln, accept.Options{MaxConns: limits.MaxConnections, Logger: log, Name: name}, p.done, p.deliver)
+		if err != nil {
+			select {
+			case failed <- fmt.Errorf("listener %s (%s): %w", name, addr, err):
+			default:
+			}
+		}
+	}()
 	return p, nil
 }
 
 // Addr is the bound address.
-func (p *port) Addr() net.Addr { return p.base.Addr() }
+func (p *port) Addr() net.Addr { return p.ln.Addr() }
 
-// listener returns a new listener for a server that takes over the port
-// now; the previous server's listener stops accepting (Accept returns
-// net.ErrClosed) while its open connections go on.
-func (p *port) listener() net.Listener {
-	h := &handoff{port: p, conns: make(chan net.Conn), closed: make(chan struct{})}
-	p.mu.Lock()
-	prev := p.cur
-	p.cur = h
-	p.mu.Unlock()
-	if prev != nil {
-		prev.Close()
-	}
-	return h
-}
+// serve puts srv in charge of the port's next connections.
+func (p *port) serve(srv connServer) { p.cur.Store(&serverRef{srv}) }
 
-func (p *port) current() *handoff {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.cur
-}
-
-func (p *port) acceptLoop() {
-	defer close(p.done)
-	for {
-		c, err := p.base.Accept()
-		if err != nil {
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				continue
-			}
+// deliver hands c to the server in charge; if that one is shutting down
+// because it has just been replaced, to its successor; with no server, c
+// is closed.
+func (p *port) deliver(c *accept.Conn) {
+	for ref := p.cur.Load(); ref != nil; {
+		if ref.srv.ServeConn(c) {
 			return
 		}
-		p.deliver(c)
+		next := p.cur.Load()
+		if next == ref {
+			break // closed for good, not replaced
+		}
+		ref = next
 	}
+	c.Close()
 }
 
-// deliver gives c to the server in charge; if that one has just been
-// replaced, to its successor; with no server at all, c is closed.
-func (p *port) deliver(c net.Conn) {
-	for {
-		h := p.current()
-		if h == nil {
-			c.Close()
-			return
-		}
-		select {
-		case h.conns <- c:
-			return
-		case <-h.closed:
-			if p.current() == h { // closed for good, not replaced
-				c.Close()
-				return
-			}
-		case <-p.done:
-			c.Close()
-			return
-		}
-	}
-}
-
-// Close stops accepting on the address for good.
+// Close stops accepting on the address for good; the servers keep the
+// connections they have.
 func (p *port) Close() error {
-	err := p.base.Close()
-	if h := p.current(); h != nil {
-		h.Close()
-	}
+	var err error
+	p.once.Do(func() {
+		close(p.done)
+		err = p.ln.Close()
+	})
 	return err
 }
-
-// handoff is the net.Listener one server sees on a port.
-type handoff struct {
-	port   *port
-	conns  chan net.Conn
-	closed chan struct{}
-	once   sync.Once
-}
-
-func (h *handoff) Accept() (net.Conn, error) {
-	select {
-	case c := <-h.conns:
-		return c, nil
-	case <-h.closed:
-		return nil, net.ErrClosed
-	}
-}
-
-// Close ends this server's turn; the socket stays open for its successor
-// (Port.Close closes the socket itself).
-func (h *handoff) Close() error {
-	h.once.Do(func() { close(h.closed) })
-	return nil
-}
-
-func (h *handoff) Addr() net.Addr { return h.port.Addr() }

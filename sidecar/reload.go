@@ -15,16 +15,20 @@ import (
 //   - an upstream whose settings did not change keeps running untouched
 //     (its endpoints, counters and ejections stay);
 //   - a changed upstream gets a new runtime (policy, breaker, detector,
-//     discovery); if its listen address is the same, the new server takes
-//     over the bound socket, so no connection is refused, while the old one
-//     finishes what it has in flight, within drain_timeout;
+//     discovery, handler); with the same listen address and protocol the
+//     listener's server and its client connections stay, and only the
+//     handler they call is swapped: a keep-alive connection's next request
+//     goes to the new handler while requests in flight finish on the old
+//     one, within drain_timeout. With the same address but another
+//     protocol, the new server takes over the bound socket, so no
+//     connection is refused, while the old one drains what it has;
 //   - a new listen address is bound before anything changes; the old one is
 //     closed and drained;
 //   - a removed upstream's port is closed and its in-flight work drained;
 //   - an added upstream starts serving.
 //
 // Only `upstreams` is reloaded. Changes elsewhere (service, inbound,
-// consul, tracing, admin, log, drain_timeout) need a restart; they are
+// consul, tracing, admin, log, limits, drain_timeout) need a restart; they are
 // ignored, and the returned warnings say which. If any new address cannot
 // be bound, nothing changes and the error says why.
 func (s *Sidecar) Reload(next *config.Config) (warnings []string, err error) {
@@ -43,7 +47,7 @@ func (s *Sidecar) Reload(next *config.Config) (warnings []string, err error) {
 	}{
 		{"service", cur.Service, next.Service}, {"inbound", cur.Inbound, next.Inbound},
 		{"consul", cur.Consul, next.Consul}, {"tracing", cur.Tracing, next.Tracing},
-		{"admin", cur.Admin, next.Admin}, {"log", cur.Log, next.Log},
+		{"admin", cur.Admin, next.Admin}, {"log", cur.Log, next.Log}, {"limits", cur.Limits, next.Limits},
 		{"drain_timeout", cur.DrainTimeout, next.DrainTimeout},
 	} {
 		if !reflect.DeepEqual(sec.old, sec.next) {
@@ -66,15 +70,11 @@ func (s *Sidecar) Reload(next *config.Config) (warnings []string, err error) {
 		if old != nil && reflect.DeepEqual(old.up.Config(), uc) {
 			continue
 		}
-		var reuse *port
-		if old != nil && old.up.Config().Listen == uc.Listen {
-			reuse = old.port
-		}
-		r, err := s.newRoute(fmt.Sprintf("upstreams[%d]", i), uc, false, reuse)
+		r, err := s.newRoute(fmt.Sprintf("upstreams[%d]", i), uc, false, old)
 		if err != nil {
 			return fail(err)
 		}
-		if reuse == nil {
+		if old == nil || r.port != old.port {
 			bound = append(bound, r.port)
 		}
 		fresh[uc.Name] = r
@@ -94,7 +94,7 @@ func (s *Sidecar) Reload(next *config.Config) (warnings []string, err error) {
 			routes[uc.Name] = old
 			continue
 		}
-		r.start(s.log, s.failed)
+		r.start(s.log, old)
 		routes[uc.Name] = r
 		switch {
 		case old == nil:
@@ -122,7 +122,8 @@ func (s *Sidecar) Reload(next *config.Config) (warnings []string, err error) {
 }
 
 // retire stops a replaced or removed route's watch and drains it in the
-// background; closePort also closes its address (removed or moved).
+// background (its server, or only its handler when the successor adopted
+// the server); closePort also closes its address (removed or moved).
 func (s *Sidecar) retire(ctx context.Context, r *route, closePort bool) {
 	r.stopWatching()
 	if closePort {

@@ -2,10 +2,8 @@ package sidecar
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -13,19 +11,9 @@ import (
 	"github.com/outrigger-mesh/outrigger/discovery"
 	"github.com/outrigger-mesh/outrigger/sidecar/config"
 	"github.com/outrigger-mesh/outrigger/sidecar/h1"
-	"github.com/outrigger-mesh/outrigger/sidecar/localreply"
 	"github.com/outrigger-mesh/outrigger/sidecar/proxy"
 	"github.com/outrigger-mesh/outrigger/sidecar/upstream"
 )
-
-// listenerServer is what runs on a route's listener: the HTTP/1.1 proxy,
-// the h2c proxy or the TCP proxy. Serve blocks until Shutdown; Shutdown
-// stops accepting and waits for in-flight work until ctx ends, then closes
-// what remains and returns ctx's error.
-type listenerServer interface {
-	Serve(ln net.Listener) error
-	Shutdown(ctx context.Context) error
-}
 
 // route is one upstream (or the inbound listener) with its listener,
 // server and discovery source.
@@ -33,17 +21,27 @@ type route struct {
 	up        *upstream.Upstream
 	source    discovery.Source
 	port      *port // the bound address, shared with a successor on reload
-	srv       listenerServer
-	closeIdle func() // drops pooled upstream connections; may be nil
+	srv       connServer
+	slot      *proxy.Slot    // http and http2: the handler seat a reload swaps
+	handler   *proxy.Handler // this route's own handler; nil for tcp
+	closeIdle func()         // drops pooled upstream connections; may be nil
+
+	// adopted: srv, slot and port are the predecessor's (same address and
+	// protocol); start swaps handler into the slot instead of serving.
+	adopted bool
+	// handedOver: a successor adopted srv; draining this route means
+	// retiring its handler, not shutting the server down.
+	handedOver bool
 
 	stopWatch context.CancelFunc // ends discovery and the outlier sweep
 	watchers  sync.WaitGroup
 }
 
 // newRoute builds the route of uc. key names uc in errors ("upstreams[1]",
-// "inbound"). With p nil it binds uc.Listen; else it will take over p (a
-// reload that keeps the address).
-func (s *Sidecar) newRoute(key string, uc config.Upstream, inbound bool, p *port) (*route, error) {
+// "inbound"). prev is the route uc replaces on a reload (nil otherwise):
+// with the same address it takes over prev's port, and with the same
+// HTTP protocol prev's server and connections as well.
+func (s *Sidecar) newRoute(key string, uc config.Upstream, inbound bool, prev *route) (*route, error) {
 	var source discovery.Source = discovery.NewStatic(uc.Endpoints)
 	if len(uc.Endpoints) == 0 {
 		var err error
@@ -56,32 +54,100 @@ func (s *Sidecar) newRoute(key string, uc config.Upstream, inbound bool, p *port
 		return nil, fmt.Errorf("%s: %w", key, err)
 	}
 	r := &route{up: up, source: source}
+	sameAddr := prev != nil && prev.up.Config().Listen == uc.Listen
+	adopt := sameAddr && prev.slot != nil && prev.up.Config().Protocol == uc.Protocol
 	switch uc.Protocol {
 	case config.ProtocolHTTP:
-		r.srv, r.closeIdle = s.httpServer(up, inbound)
+		s.httpRoute(r, inbound)
 	case config.ProtocolHTTP2:
-		r.srv, r.closeIdle, err = s.http2Server(up, inbound)
+		s.http2Route(r, inbound)
 	case config.ProtocolTCP:
-		r.srv, r.closeIdle, err = s.tcpServer(up)
+		s.tcpRoute(r)
 	default:
-		err = fmt.Errorf("unknown protocol %q", uc.Protocol)
+		return nil, fmt.Errorf("%s.protocol: unknown protocol %q", key, uc.Protocol)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("%s.protocol: %w", key, err)
-	}
-	if p == nil {
-		if p, err = listen(uc.Listen); err != nil {
+	switch {
+	case adopt:
+		r.srv, r.slot, r.port, r.adopted = prev.srv, prev.slot, prev.port, true
+	case sameAddr:
+		r.port = prev.port
+	default:
+		name := uc.Name
+		if inbound {
+			name = "inbound"
+		}
+		if r.port, err = listen(uc.Listen, name, s.cfg.Load().Limits, s.log, s.failed); err != nil {
 			return nil, fmt.Errorf("%s.listen: %w", key, err)
 		}
 	}
-	r.port = p
-	up.SetListenAddr(p.Addr().String())
+	up.SetListenAddr(r.port.Addr().String())
 	return r, nil
 }
 
-// start serves the route (taking over its port) and starts its discovery
-// watch and outlier sweep. A serve error goes to failed.
-func (r *route) start(log *slog.Logger, failed chan<- error) {
+// handlerOptions are the proxy handler's options for this sidecar.
+func (s *Sidecar) handlerOptions(inbound, tunnels bool) proxy.Options {
+	return proxy.Options{Logger: s.log, Tracing: s.tracing, Inbound: inbound,
+		StreamIdleTimeout: s.cfg.Load().Limits.StreamIdleTimeout, Tunnels: tunnels}
+}
+
+// h1Server is the strict HTTP/1.1 codec in front of slot, with the
+// sidecar's limits. A request it refuses itself is counted as a
+// bad_request local reply of the upstream serving at the time.
+func (s *Sidecar) h1Server(h http.Handler, slot *proxy.Slot) *h1.Server {
+	return &h1.Server{
+		Handler:    h,
+		MaxHeaders: s.cfg.Load().Limits.MaxRequestHeaders,
+		OnBadRequest: func(int, string) {
+			slot.Handler().CountBadRequest()
+		},
+		Logger: s.log,
+	}
+}
+
+// httpRoute is protocol http: the strict HTTP/1.1 codec in front of the
+// proxy handler, HTTP/1.1 to the endpoints (h1.Client).
+func (s *Sidecar) httpRoute(r *route, inbound bool) {
+	uc, limits := r.up.Config(), s.cfg.Load().Limits
+	client := h1.NewClient(h1.ClientOptions{
+		ConnectTimeout:         uc.ConnectTimeout,
+		KeepAlive:              tcpKeepAlive,
+		MaxIdlePerEndpoint:     uc.MaxIdlePerEndpoint,
+		IdleTimeout:            uc.IdleTimeout,
+		StreamIdleTimeout:      limits.StreamIdleTimeout,
+		MaxResponseHeaderBytes: int(limits.MaxResponseHeaderBytes),
+		MaxInformational:       limits.MaxInformationalResponses,
+		Logger:                 s.log,
+	})
+	r.up.OnRemoved(client.Forget)
+	r.handler = proxy.NewHandler(r.up, client, s.handlerOptions(inbound, true))
+	r.slot = proxy.NewSlot(r.handler)
+	r.srv = &httpListener{Server: s.h1Server(r.slot, r.slot), slot: r.slot}
+	r.closeIdle = client.CloseIdleConnections
+}
+
+// tcpKeepAlive probes pooled upstream connections so that a peer that
+// vanished without a FIN is noticed.
+const tcpKeepAlive = 30 * time.Second
+
+// httpListener drains the HTTP/1.1 requests first, then closes the tunnels
+// (WebSocket, CONNECT) its handler relays: the HTTP server stops tracking
+// a connection once it is upgraded.
+type httpListener struct {
+	*h1.Server
+	slot *proxy.Slot
+}
+
+func (l *httpListener) Shutdown(ctx context.Context) error {
+	err := l.Server.Shutdown(ctx)
+	l.slot.Handler().CloseUpgraded(ctx)
+	return err
+}
+
+// start serves the route and starts its discovery watch and outlier
+// sweep. A route that adopted its predecessor's server takes over its
+// handler seat; the predecessor's handler is then marked handed over, to
+// be retired rather than shut down.
+func (r *route) start(log *slog.Logger, prev *route) {
 	ctx, cancel := context.WithCancel(context.Background())
 	r.stopWatch = cancel
 	if fixed, ok := r.source.(discovery.Fixed); ok {
@@ -100,17 +166,14 @@ func (r *route) start(log *slog.Logger, failed chan<- error) {
 			sweep(ctx, r.up, every)
 		}()
 	}
-	ln := r.port.listener()
+	if r.adopted {
+		r.slot.Swap(r.handler)
+		prev.handedOver = true
+	} else {
+		r.port.serve(r.srv)
+	}
 	log.Info("listening", "upstream", r.up.Name(), "addr", r.up.ListenAddr(),
 		"protocol", r.up.Config().Protocol, "lb", r.up.Config().LB, "discovery", r.source.Kind())
-	go func() {
-		if err := r.srv.Serve(ln); err != nil && !isClosed(err) {
-			select {
-			case failed <- fmt.Errorf("upstream %s: %w", r.up.Name(), err):
-			default:
-			}
-		}
-	}()
 }
 
 // stopWatching ends the route's discovery watch and sweep; its endpoints
@@ -122,9 +185,17 @@ func (r *route) stopWatching() {
 	}
 }
 
-// drain stops accepting and lets in-flight work finish until ctx ends.
+// drain lets the route's in-flight work finish until ctx ends: its
+// server's (stopping it), or, when a successor adopted the server, its
+// own handler's requests and tunnels. Then pooled upstream connections
+// are dropped.
 func (r *route) drain(ctx context.Context) error {
-	err := r.srv.Shutdown(ctx)
+	var err error
+	if r.handedOver {
+		err = r.handler.Retire(ctx)
+	} else {
+		err = r.srv.Shutdown(ctx)
+	}
 	if r.closeIdle != nil {
 		r.closeIdle()
 	}
@@ -144,39 +215,4 @@ func sweep(ctx context.Context, up *upstream.Upstream, every time.Duration) {
 			up.Sweep()
 		}
 	}
-}
-
-// httpServer is protocol http: the strict HTTP/1.1 codec in front of the
-// proxy handler, HTTP/1.1 to the endpoints.
-func (s *Sidecar) httpServer(up *upstream.Upstream, inbound bool) (listenerServer, func()) {
-	transport := proxy.NewFastTransport(up.Config())
-	up.OnRemoved(transport.Forget)
-	h := proxy.NewHandler(up, transport, proxy.Options{Logger: s.log, Tracing: s.tracing, Inbound: inbound})
-	srv := &h1.Server{
-		Handler: h,
-		OnBadRequest: func(int, string) {
-			up.Stats().LocalReply(localreply.BadRequest)
-		},
-		Logger: s.log,
-	}
-	return &httpListener{Server: srv, handler: h}, transport.CloseIdleConnections
-}
-
-// httpListener drains the HTTP/1.1 requests first, then closes the
-// WebSockets it relays (the HTTP server stops tracking a connection once
-// it is upgraded): upgraded connections end with the drain.
-type httpListener struct {
-	*h1.Server
-	handler *proxy.Handler
-}
-
-func (l *httpListener) Shutdown(ctx context.Context) error {
-	err := l.Server.Shutdown(ctx)
-	l.handler.CloseUpgraded(ctx)
-	return err
-}
-
-// isClosed reports whether a Serve error only says the server was shut down.
-func isClosed(err error) bool {
-	return errors.Is(err, h1.ErrServerClosed) || errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed)
 }

@@ -2,12 +2,12 @@ package sidecar
 
 import (
 	"github.com/outrigger-mesh/outrigger/sidecar/tcpproxy"
-	"github.com/outrigger-mesh/outrigger/sidecar/upstream"
 )
 
-// tcpServer is protocol tcp: connections relayed byte for byte to the
+// tcpRoute is protocol tcp: connections relayed byte for byte to the
 // endpoint with the fewest open connections (sidecar/tcpproxy). There is no
-// pool of upstream connections to drop, so closeIdle is nil.
-func (s *Sidecar) tcpServer(up *upstream.Upstream) (listenerServer, func(), error) {
-	return tcpproxy.New(up, tcpproxy.Options{Logger: s.log}), nil, nil
+// pool of upstream connections to drop, and no handler to swap: a reload
+// hands the port to a new server, and the old one drains its pairs.
+func (s *Sidecar) tcpRoute(r *route) {
+	r.srv = tcpproxy.New(r.up, tcpproxy.Options{Logger: s.log})
 }

@@ -167,7 +167,7 @@ func (s *Sidecar) Run(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	for _, r := range s.allRoutes() {
-		r.start(s.log, s.failed)
+		r.start(s.log, nil)
 	}
 	s.mu.Unlock()
 	s.log.Info("admin listening", "addr", s.AdminAddr())

@@ -2,7 +2,7 @@ package tracing
 
 import "go.opentelemetry.io/otel/attribute"
 
-// The span attributes and events of SPEC.md ("Tracing"). HTTP and server
+// The span attributes and events of docs/contract.md ("Tracing"). HTTP and server
 // names follow OpenTelemetry's semantic conventions.
 const (
 	AttrUpstream   = attribute.Key("outrigger.upstream")

@@ -1,4 +1,4 @@
-// Package tracing sets up OpenTelemetry for the sidecar (SPEC.md
+// Package tracing sets up OpenTelemetry for the sidecar (docs/contract.md,
 // "Tracing"): the tracer provider and exporter from the `tracing` config and
 // the standard OTEL_* variables, the propagators, and the two calls the
 // request path makes — Start (extract the caller's context, start the span)

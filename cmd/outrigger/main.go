@@ -1,4 +1,4 @@
-// Command outrigger is the sidecar's command line (SPEC.md "Command line"):
+// Command outrigger is the sidecar's command line (docs/contract.md, "Command line"):
 // run, validate, status and version, with exit codes 0 (ok), 1 (runtime
 // failure) and 2 (bad config or usage).
 package main

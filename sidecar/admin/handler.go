@@ -1,4 +1,4 @@
-// Package admin serves the sidecar's admin API (SPEC.md "Admin API"):
+// Package admin serves the sidecar's admin API (docs/contract.md, "Admin API"):
 // liveness, readiness, metrics, the upstream table and the effective config.
 // It only reads state; nothing here is on the request path.
 package admin

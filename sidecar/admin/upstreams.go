@@ -8,7 +8,7 @@ import (
 )
 
 // UpstreamsResponse is the body of GET /upstreams; the JSON names are
-// SPEC.md's and users' scripts depend on them.
+// the contract's (docs/contract.md) and users' scripts depend on them.
 type UpstreamsResponse struct {
 	Upstreams []UpstreamView `json:"upstreams"`
 }
@@ -40,7 +40,7 @@ type EndpointView struct {
 	Failures       uint64 `json:"failures"`
 }
 
-// rfc3339 formats t in UTC, "" for the zero time (SPEC.md).
+// rfc3339 formats t in UTC, "" for the zero time (docs/contract.md).
 func rfc3339(t time.Time) string {
 	if t.IsZero() {
 		return ""
@@ -59,7 +59,7 @@ func upstreamsView(ups []*upstream.Upstream) UpstreamsResponse {
 			LB:             cfg.LB,
 			Discovery:      u.DiscoveryKind(),
 			LastUpdate:     rfc3339(u.LastUpdate()),
-			Breaker:        u.Breaker().State(),
+			Breaker:        u.Breaker().State().String(),
 			ActiveRequests: u.Stats().Active(),
 			Endpoints:      []EndpointView{},
 		}

@@ -1,7 +1,7 @@
 // Package balancer holds the per-endpoint runtime state and the policies that
 // pick one endpoint for a request. Policies are pure functions of a snapshot
 // (an immutable slice of endpoints) plus atomics in the endpoints themselves,
-// so picking takes no lock and allocates nothing (STYLE.md 2, 4, 6).
+// so picking takes no lock and allocates nothing (immutable snapshots, atomic counters, one small policy per file).
 package balancer
 
 import (

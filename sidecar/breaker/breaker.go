@@ -21,18 +21,32 @@ import (
 
 // The outcomes a done func takes: nil for success.
 var (
-	// Failure counts against the upstream: 5xx, connect failure, reset, timeout.
-	Failure = errors.New("upstream failure")
-	// Excluded counts for nothing: the client cancelled its own request.
-	Excluded = errors.New("excluded")
+	// ErrFailure counts against the upstream: 5xx, connect failure, reset, timeout.
+	ErrFailure = errors.New("upstream failure")
+	// ErrExcluded counts for nothing: the client went away, or its request failed on its side.
+	ErrExcluded = errors.New("excluded")
 )
 
-// State values as SPEC.md names them, with the metric's numbers.
+// State is the breaker's state. Its value is what
+// outrigger_circuit_breaker_state reports (0 closed, 1 half-open, 2 open)
+// and String is the name /upstreams shows (docs/contract.md).
+type State uint8
+
 const (
-	Closed   = "closed"
-	HalfOpen = "half_open"
-	Open     = "open"
+	Closed   State = 0
+	HalfOpen State = 1
+	Open     State = 2
 )
+
+var stateNames = [...]string{Closed: "closed", HalfOpen: "half_open", Open: "open"}
+
+// String is the state's name in the admin API and logs.
+func (s State) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return "unknown"
+}
 
 // Breaker guards one upstream. Allow is called from request goroutines;
 // gobreaker serialises its bookkeeping with a short mutex (the one lock on
@@ -53,13 +67,17 @@ func New(name string, cfg config.CircuitBreaker, log *slog.Logger) *Breaker {
 		Interval:    cfg.Interval,
 		Timeout:     cfg.OpenTimeout,
 		ReadyToTrip: func(c gobreaker.Counts) bool {
-			return c.Requests >= minRequests && float64(c.TotalFailures) >= ratio*float64(c.Requests)
+			// gobreaker's Requests includes the excluded ones (clients that
+			// went away): left in, they would dilute the failure ratio, so a
+			// client could keep an upstream's breaker shut by hanging up.
+			n := c.Requests - min(c.TotalExclusions, c.Requests)
+			return n >= minRequests && float64(c.TotalFailures) >= ratio*float64(n)
 		},
 		IsSuccessful: func(err error) bool { return err == nil },
-		IsExcluded:   func(err error) bool { return errors.Is(err, Excluded) },
+		IsExcluded:   func(err error) bool { return errors.Is(err, ErrExcluded) },
 	}
 	st.OnStateChange = func(name string, from, to gobreaker.State) {
-		log.Warn("circuit breaker state changed", "upstream", name, "from", stateName(from), "to", stateName(to),
+		log.Warn("circuit breaker state changed", "upstream", name, "from", stateOf(from).String(), "to", stateOf(to).String(),
 			"failure_ratio", ratio, "min_requests", minRequests, "open_timeout", cfg.OpenTimeout.String(),
 			"half_open_requests", cfg.HalfOpenRequests)
 	}
@@ -67,29 +85,17 @@ func New(name string, cfg config.CircuitBreaker, log *slog.Logger) *Breaker {
 }
 
 // Allow admits one attempt. When ok, done must be called exactly once with
-// nil, Failure or Excluded. When !ok the breaker is open, or half-open with
+// nil, ErrFailure or ErrExcluded. When !ok the breaker is open, or half-open with
 // all its probes out: answer circuit_open.
 func (b *Breaker) Allow() (done func(error), ok bool) {
 	done, err := b.cb.Allow()
 	return done, err == nil
 }
 
-// State is the current state's SPEC.md name.
-func (b *Breaker) State() string { return stateName(b.cb.State()) }
+// State is the current state.
+func (b *Breaker) State() State { return stateOf(b.cb.State()) }
 
-// StateValue is the state as outrigger_circuit_breaker_state reports it:
-// 0 closed, 1 half-open, 2 open.
-func (b *Breaker) StateValue() int {
-	switch b.cb.State() {
-	case gobreaker.StateHalfOpen:
-		return 1
-	case gobreaker.StateOpen:
-		return 2
-	}
-	return 0
-}
-
-func stateName(s gobreaker.State) string {
+func stateOf(s gobreaker.State) State {
 	switch s {
 	case gobreaker.StateHalfOpen:
 		return HalfOpen

@@ -34,14 +34,14 @@ func TestBreakerTransitions(t *testing.T) {
 
 		// Below min_requests nothing trips, whatever the ratio.
 		for range 3 {
-			attempt(t, b, Failure)
+			attempt(t, b, ErrFailure)
 		}
 		if b.State() != Closed {
 			t.Fatalf("opened below min_requests: %s", b.State())
 		}
 		// The 4th request reaches min_requests with 4/4 failures: open.
-		attempt(t, b, Failure)
-		if b.State() != Open || b.StateValue() != 2 {
+		attempt(t, b, ErrFailure)
+		if b.State() != Open || int(b.State()) != 2 || b.State().String() != "open" {
 			t.Fatalf("state %s, want open", b.State())
 		}
 		if attempt(t, b, nil) {
@@ -55,7 +55,7 @@ func TestBreakerTransitions(t *testing.T) {
 			t.Fatal("half-open before open_timeout passed")
 		}
 		time.Sleep(time.Nanosecond)
-		if b.State() != HalfOpen || b.StateValue() != 1 {
+		if b.State() != HalfOpen || int(b.State()) != 1 || b.State().String() != "half_open" {
 			t.Fatalf("state %s, want half_open", b.State())
 		}
 		d1, ok1 := b.Allow()
@@ -65,7 +65,7 @@ func TestBreakerTransitions(t *testing.T) {
 		}
 		// One failing probe re-opens it.
 		d1(nil)
-		d2(Failure)
+		d2(ErrFailure)
 		if b.State() != Open {
 			t.Fatalf("state %s after a failed probe, want open", b.State())
 		}
@@ -77,7 +77,7 @@ func TestBreakerTransitions(t *testing.T) {
 			t.Fatal("one success of two closed it")
 		}
 		attempt(t, b, nil)
-		if b.State() != Closed || b.StateValue() != 0 {
+		if b.State() != Closed || int(b.State()) != 0 || b.State().String() != "closed" {
 			t.Fatalf("state %s, want closed", b.State())
 		}
 		for _, want := range []string{"from=closed to=open", "from=open to=half_open", "from=half_open to=open", "from=half_open to=closed"} {
@@ -92,7 +92,7 @@ func TestBreakerRatioAndInterval(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := New("payments", testConfig(), nil)
 		// 2 failures of 5 (40 %) stays closed.
-		for _, o := range []error{nil, nil, Failure, nil, Failure} {
+		for _, o := range []error{nil, nil, ErrFailure, nil, ErrFailure} {
 			attempt(t, b, o)
 		}
 		if b.State() != Closed {
@@ -100,13 +100,13 @@ func TestBreakerRatioAndInterval(t *testing.T) {
 		}
 		// Once the counting window has passed, counts start over.
 		time.Sleep(10*time.Second + time.Nanosecond)
-		attempt(t, b, Failure)
-		attempt(t, b, Failure)
+		attempt(t, b, ErrFailure)
+		attempt(t, b, ErrFailure)
 		attempt(t, b, nil)
 		if b.State() != Closed {
 			t.Fatal("old counts survived the interval")
 		}
-		attempt(t, b, Failure) // 3/4 ≥ 50 % with 4 requests
+		attempt(t, b, ErrFailure) // 3/4 ≥ 50 % with 4 requests
 		if b.State() != Open {
 			t.Fatalf("state %s, want open", b.State())
 		}
@@ -117,13 +117,36 @@ func TestExcludedCountsForNothing(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := New("payments", testConfig(), nil)
 		for range 10 {
-			attempt(t, b, Excluded) // client cancellations
+			attempt(t, b, ErrExcluded) // client cancellations
 		}
 		for range 3 {
-			attempt(t, b, Failure)
+			attempt(t, b, ErrFailure)
 		}
 		if b.State() != Closed {
 			t.Fatal("excluded outcomes counted towards min_requests")
+		}
+	})
+}
+
+// Requests a client abandoned (ErrExcluded) count for nothing, not even in the
+// ratio's denominator: before the fix, 100 hang-ups then 40 failures out of
+// 40 left the breaker closed (40/140 < 0.5), so clients could keep an
+// upstream's breaker shut.
+func TestExcludedDoNotDiluteTheRatio(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := New("payments", testConfig(), nil)
+		for range 100 {
+			attempt(t, b, ErrExcluded)
+		}
+		for range 3 {
+			attempt(t, b, ErrFailure)
+		}
+		if b.State() != Closed {
+			t.Fatalf("opened below min_requests of counted requests: %s", b.State())
+		}
+		attempt(t, b, ErrFailure)
+		if b.State() != Open {
+			t.Fatalf("state %s after 4 failures of 4 counted requests, want open", b.State())
 		}
 	})
 }

@@ -30,7 +30,7 @@ func BenchmarkReadRequest(b *testing.B) {
 	for b.Loop() {
 		sr.Reset(benchHead)
 		br.Reset(sr)
-		if _, _, err := readRequest(br, 0, &scratch); err != nil {
+		if _, _, err := readRequest(br, 0, 0, &scratch); err != nil {
 			b.Fatal(err)
 		}
 	}

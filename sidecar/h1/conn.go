@@ -37,6 +37,20 @@ type conn struct {
 	keys       []string      // header keys for sorting, reused
 	hijacked   bool
 	state      connState // guarded by s.mu
+	// sent counts the bytes written to the socket, so a response can tell
+	// whether any of it reached the client (response.Rewind).
+	sent int64
+	// writeDeadline: the handler set one; cleared before the next request.
+	writeDeadline bool
+}
+
+// sentCounter is the writer under conn.bw: the socket, counted.
+type sentCounter struct{ c *conn }
+
+func (s sentCounter) Write(p []byte) (int, error) {
+	n, err := s.c.rwc.Write(p)
+	s.c.sent += int64(n)
+	return n, err
 }
 
 func newConn(s *Server, rwc net.Conn) *conn {
@@ -44,7 +58,7 @@ func newConn(s *Server, rwc net.Conn) *conn {
 	c.ctx = context.WithValue(s.baseCtx, http.LocalAddrContextKey, rwc.LocalAddr())
 	c.cr = newConnReader(rwc)
 	c.br = bufio.NewReaderSize(c.cr, bufSize)
-	c.bw = bufio.NewWriterSize(rwc, bufSize)
+	c.bw = bufio.NewWriterSize(sentCounter{c}, bufSize)
 	return c
 }
 
@@ -59,7 +73,7 @@ func (c *conn) serve() {
 			c.rwc.Close()
 			return
 		}
-		req, b, err := readRequest(c.br, c.s.maxHeaderBytes(), &c.scratch)
+		req, b, err := readRequest(c.br, c.s.maxHeaderBytes(), c.s.maxHeaders(), &c.scratch)
 		if err != nil {
 			var re *RequestError
 			if errors.As(err, &re) {
@@ -147,18 +161,27 @@ func (c *conn) serveRequest(req *http.Request, b *body) outcome {
 		return abandon
 	}
 	w.disableContinue()
-	if b != nil && b.failed.Load() && !w.wroteHeader {
-		// The body was malformed and the handler said nothing: answer
-		// for it.
+	if !w.wroteHeader && ((b != nil && b.failed.Load()) || c.cr.failed()) {
+		// The handler said nothing and the request cannot be whole: its
+		// body failed, or the client went away. A malformed body gets the
+		// codec's 400; anything else (a truncated body, a reset, a read
+		// deadline) closes the connection without an answer — never the
+		// default 200, which would tell the client its request succeeded.
+		c.cr.endRequest()
 		var re *RequestError
-		if errors.As(b.readErr(), &re) {
-			c.cr.endRequest()
+		if b != nil && errors.As(b.readErr(), &re) {
 			c.reject(re)
 			return abandon
 		}
+		c.rwc.Close()
+		return abandon
 	}
 	w.finish()
 	c.cr.endRequest()
+	if c.writeDeadline {
+		c.writeDeadline = false
+		c.rwc.SetWriteDeadline(time.Time{})
+	}
 	if w.closeAfter || c.cr.failed() || w.continuePending() {
 		// (With a 100 Continue pending the client may never send the
 		// body, so it is not drained.)

@@ -3,7 +3,7 @@
 // (a) silently accepts a request carrying both Content-Length and
 // Transfer-Encoding (it drops Content-Length), the classic request smuggling
 // shape, and (b) writes its own 400/431 replies, which we cannot tag with
-// X-Outrigger-Error (SPEC.md, "Local replies").
+// X-Outrigger-Error (docs/contract.md, "Local replies").
 //
 // Handlers are ordinary http.Handlers, so proxy code stays testable with
 // httptest and the codec can be swapped.

@@ -31,6 +31,7 @@ func (e *RequestError) text() string {
 // Reasons. They are constants so that OnBadRequest's label set stays bounded.
 const (
 	reasonTooLarge        = "request headers too large"
+	reasonTooManyFields   = "too many request header fields"
 	reasonBareLF          = "bare LF in request head"
 	reasonBareCR          = "bare CR in request head"
 	reasonEmptyLines      = "more than one empty line before request line"
@@ -65,6 +66,10 @@ const (
 
 func badRequest(reason string) *RequestError {
 	return &RequestError{Status: http.StatusBadRequest, Reason: reason}
+}
+
+func tooManyFields() *RequestError {
+	return &RequestError{Status: http.StatusRequestHeaderFieldsTooLarge, Reason: reasonTooManyFields}
 }
 
 func tooLarge() *RequestError {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net/http"
 	"net/textproto"
 	"strconv"
 	"strings"
@@ -210,4 +211,43 @@ func hasToken(vals []string, tok string) bool {
 		}
 	}
 	return false
+}
+
+// messageFraming reads how a message's body is delimited (RFC 9112 §6),
+// by the same rules in both directions, requests read by the server and
+// responses read by the client:
+//
+//   - both Content-Length and Transfer-Encoding: an error (§6.1: "ought to
+//     be handled as an error"; one hop honouring CL and the next TE is
+//     request smuggling, and on a pooled upstream connection a desync);
+//   - Transfer-Encoding in an HTTP/1.0 message: an error (§6.1);
+//   - Transfer-Encoding other than exactly one "chunked": an error
+//     ("chunked, chunked", "gzip, chunked" or repeated fields are parsed
+//     differently by different servers; HAProxy's http_transfer_encoding.vtc);
+//   - Content-Length: every value the same non-negative decimal.
+//
+// length is -1 when the message has neither field. canonical is false when
+// the Content-Length fields were not a single plain value.
+func messageFraming(h http.Header, http10 bool) (chunked bool, length int64, canonical bool, err *RequestError) {
+	cls, tes := h["Content-Length"], h["Transfer-Encoding"]
+	if len(cls) > 0 && len(tes) > 0 {
+		return false, 0, false, badRequest(reasonCLAndTE)
+	}
+	if len(tes) > 0 {
+		if http10 {
+			return false, 0, false, badRequest(reasonTEInHTTP10)
+		}
+		if len(tes) != 1 || !strings.EqualFold(tes[0], "chunked") {
+			return false, 0, false, badRequest(reasonBadTE)
+		}
+		return true, -1, true, nil
+	}
+	if len(cls) == 0 {
+		return false, -1, true, nil
+	}
+	n, canonical, rerr := parseContentLength(cls)
+	if rerr != nil {
+		return false, 0, false, rerr
+	}
+	return false, n, canonical, nil
 }

@@ -15,6 +15,10 @@ import (
 // Server.MaxHeaderBytes or ReadRequest's maxHeaderBytes is <= 0.
 const DefaultMaxHeaderBytes = 64 << 10
 
+// DefaultMaxHeaders is the limit on header lines used when
+// Server.MaxHeaders is <= 0 (limits.max_request_headers).
+const DefaultMaxHeaders = 100
+
 // ReadRequest reads and strictly parses one request head from br and sets up
 // its body reader, which reads from br. It is exported for tests and fuzzing;
 // the Server uses the same code.
@@ -41,7 +45,7 @@ const DefaultMaxHeaderBytes = 64 << 10
 //
 // ReadRequest does not set r.RemoteAddr or a context.
 func ReadRequest(br *bufio.Reader, maxHeaderBytes int) (*http.Request, error) {
-	req, _, err := readRequest(br, maxHeaderBytes, nil)
+	req, _, err := readRequest(br, maxHeaderBytes, DefaultMaxHeaders, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +54,7 @@ func ReadRequest(br *bufio.Reader, maxHeaderBytes int) (*http.Request, error) {
 
 // readRequest is ReadRequest with a reusable head buffer and the concrete
 // body (nil when the request has none) for the server's hooks.
-func readRequest(br *bufio.Reader, max int, scratch *[]byte) (*http.Request, *body, error) {
+func readRequest(br *bufio.Reader, max, maxFields int, scratch *[]byte) (*http.Request, *body, error) {
 	if max <= 0 {
 		max = DefaultMaxHeaderBytes
 	}
@@ -67,7 +71,7 @@ func readRequest(br *bufio.Reader, max int, scratch *[]byte) (*http.Request, *bo
 	}
 	// One string for the whole head: names and values are substrings of it,
 	// which keeps allocations to a handful per request.
-	req, b, rerr := parseHead(string(buf), br, max)
+	req, b, rerr := parseHead(string(buf), br, max, maxFields)
 	if rerr != nil {
 		return nil, nil, rerr
 	}
@@ -114,7 +118,7 @@ func readHead(br *bufio.Reader, buf []byte, max int) ([]byte, error) {
 }
 
 // parseHead parses a complete head s (lines end in CRLF, last line empty).
-func parseHead(s string, br *bufio.Reader, max int) (*http.Request, *body, *RequestError) {
+func parseHead(s string, br *bufio.Reader, max, maxFields int) (*http.Request, *body, *RequestError) {
 	i := strings.IndexByte(s, '\n')
 	method, target, proto, rerr := parseRequestLine(s[:i-1])
 	if rerr != nil {
@@ -128,6 +132,11 @@ func parseHead(s string, br *bufio.Reader, max int) (*http.Request, *body, *Requ
 
 	rest := s[i+1:]
 	n := strings.Count(rest, "\n") - 1
+	if maxFields > 0 && n > maxFields {
+		// Many small fields cost a map entry and a slice each: a head
+		// within MaxHeaderBytes can still be thousands of them.
+		return nil, nil, tooManyFields()
+	}
 	h := make(http.Header, n)
 	strs := make([]string, n) // backing arrays for single-valued fields
 	hosts := 0
@@ -276,39 +285,15 @@ func hasPrefixFold(s, prefix string) bool {
 // Expect.
 func parseFraming(req *http.Request, br *bufio.Reader, max int) (*body, *RequestError) {
 	h := req.Header
-	cls, tes := h["Content-Length"], h["Transfer-Encoding"]
-	if len(cls) > 0 && len(tes) > 0 {
-		// RFC 9112 §6.1: such a message "ought to be handled as an error";
-		// one hop honouring CL and the next honouring TE is request
-		// smuggling. net/http just deletes Content-Length.
-		return nil, badRequest(reasonCLAndTE)
+	chunked, cl, canonical, rerr := messageFraming(h, req.ProtoMinor == 0)
+	if rerr != nil {
+		return nil, rerr
 	}
-	chunked := false
-	if len(tes) > 0 {
-		// RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has
-		// faulty framing.
-		if req.ProtoMinor == 0 {
-			return nil, badRequest(reasonTEInHTTP10)
-		}
-		// Exactly one coding, chunked. "chunked, chunked", "gzip, chunked",
-		// "identity" or repeated fields are parsed differently by
-		// different servers (HAProxy reg-test http_transfer_encoding.vtc).
-		if len(tes) != 1 || !strings.EqualFold(tes[0], "chunked") {
-			return nil, badRequest(reasonBadTE)
-		}
+	if chunked {
 		delete(h, "Transfer-Encoding")
-		chunked = true
 	}
-	var cl int64
-	if len(cls) > 0 {
-		n, canonical, rerr := parseContentLength(cls)
-		if rerr != nil {
-			return nil, rerr
-		}
-		if !canonical {
-			h["Content-Length"] = []string{strconv.FormatInt(n, 10)}
-		}
-		cl = n
+	if cl > 0 && !canonical {
+		h["Content-Length"] = []string{strconv.FormatInt(cl, 10)}
 	}
 
 	expect := false

@@ -329,3 +329,21 @@ func TestCrossCheckNetHTTP(t *testing.T) {
 		}
 	}
 }
+
+// limits.max_request_headers: a head within MaxHeaderBytes can still hold
+// thousands of tiny fields, each a map entry; beyond the limit it is a 431.
+func TestReadRequestTooManyFields(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("GET / HTTP/1.1\r\nHost: h\r\n")
+	for i := range DefaultMaxHeaders - 1 { // Host counts as one
+		b.WriteString("X-" + strings.Repeat("a", i%20+1) + ": 1\r\n")
+	}
+	if _, err := readReq(b.String() + "\r\n"); err != nil {
+		t.Fatalf("%d fields: %v", DefaultMaxHeaders, err)
+	}
+	_, err := readReq(b.String() + "X-One-More: 1\r\n\r\n")
+	var re *RequestError
+	if !errors.As(err, &re) || re.Status != 431 || re.Reason != reasonTooManyFields {
+		t.Fatalf("%d fields: %v, want 431 %q", DefaultMaxHeaders+1, err, reasonTooManyFields)
+	}
+}

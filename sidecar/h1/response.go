@@ -46,6 +46,8 @@ type response struct {
 	cmu          sync.Mutex
 	canContinue  bool // 100 Continue may still be sent
 	sentContinue bool
+
+	sentMark int64 // conn.sent when the final status was chosen
 }
 
 type framing int
@@ -114,6 +116,7 @@ func (w *response) WriteHeader(code int) {
 	}
 	w.disableContinue()
 	w.wroteHeader = true
+	w.sentMark = w.c.sent
 	w.status = code
 	w.header = w.handlerHeader.Clone()
 	if vv := w.header["Content-Length"]; len(vv) > 0 {
@@ -227,8 +230,38 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // request context.
 func (w *response) SetReadDeadline(t time.Time) error { return w.c.rwc.SetReadDeadline(t) }
 
-// SetWriteDeadline sets the connection's write deadline.
-func (w *response) SetWriteDeadline(t time.Time) error { return w.c.rwc.SetWriteDeadline(t) }
+// SetWriteDeadline sets the connection's write deadline, for the
+// response's writes. The server clears it before the next request.
+func (w *response) SetWriteDeadline(t time.Time) error {
+	w.c.writeDeadline = true
+	return w.c.rwc.SetWriteDeadline(t)
+}
+
+// Rewind discards the response written so far, if none of it has reached
+// the client, and reports whether it did: the handler may then write a
+// different response (a proxy whose upstream failed while its answer was
+// still in the buffers gives a 502 rather than a truncated answer). It
+// reports false after Hijack or once any byte of the final response left
+// for the socket; a response not yet started is trivially rewound.
+func (w *response) Rewind() bool {
+	if w.hijacked || w.handlerDone {
+		return false
+	}
+	if !w.wroteHeader {
+		return true
+	}
+	if w.c.sent != w.sentMark {
+		return false
+	}
+	w.w.Reset(chunkWriter{w})
+	w.c.bw.Reset(sentCounter{w.c})
+	w.wroteHeader, w.committed = false, false
+	w.status, w.header, w.trailers = 0, nil, nil
+	w.contentLength, w.written = -1, 0
+	w.framing, w.closeAfter = framingNone, false
+	w.handlerHeader = make(http.Header)
+	return true
+}
 
 // EnableFullDuplex is a no-op that succeeds: the body stays readable after
 // the response head is sent, always (the server never drains it early).

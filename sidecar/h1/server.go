@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/outrigger-mesh/outrigger/sidecar/accept"
 )
 
 // Server serves HTTP/1.x on listeners with a strict parser (see the package
@@ -24,6 +26,10 @@ type Server struct {
 	// MaxHeaderBytes bounds the request head (request line through the
 	// empty line that ends the head); default 64 KiB. Larger is a 431.
 	MaxHeaderBytes int
+	// MaxHeaders bounds the number of header lines of a request (the
+	// limits.max_request_headers key); default DefaultMaxHeaders. More is
+	// a 431.
+	MaxHeaders int
 	// ReadHeaderTimeout is the time allowed to read one request head once
 	// its first byte has arrived; default 30s. It also bounds draining an
 	// unread request body after the handler.
@@ -82,6 +88,13 @@ func (s *Server) maxHeaderBytes() int {
 	return DefaultMaxHeaderBytes
 }
 
+func (s *Server) maxHeaders() int {
+	if s.MaxHeaders > 0 {
+		return s.MaxHeaders
+	}
+	return DefaultMaxHeaders
+}
+
 func (s *Server) readHeaderTimeout() time.Duration {
 	if s.ReadHeaderTimeout > 0 {
 		return s.ReadHeaderTimeout
@@ -103,10 +116,12 @@ func (s *Server) handler() http.Handler {
 	return http.NotFoundHandler()
 }
 
-// Serve accepts connections on l and serves each on its own goroutine. It
-// blocks until l fails or the server is shut down, closes l, and returns
-// ErrServerClosed after Shutdown or Close (immediately if they were already
-// called).
+// Serve accepts connections on l (with the sidecar's one accept loop,
+// package accept) and serves each on its own goroutine. It blocks until l
+// fails or the server is shut down, closes l, and returns ErrServerClosed
+// after Shutdown or Close (immediately if they were already called). The
+// sidecar itself hands connections to ServeConn; Serve is for tests and
+// single-listener use.
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
 	s.initLocked()
@@ -116,6 +131,7 @@ func (s *Server) Serve(l net.Listener) error {
 		return ErrServerClosed
 	}
 	s.listeners[&l] = struct{}{}
+	done := s.done
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
@@ -123,38 +139,32 @@ func (s *Server) Serve(l net.Listener) error {
 		s.mu.Unlock()
 		l.Close()
 	}()
-
-	var delay time.Duration
-	for {
-		rwc, err := l.Accept()
-		if err != nil {
-			if s.inShutdown.Load() {
-				return ErrServerClosed
-			}
-			if te, ok := err.(interface{ Temporary() bool }); ok && te.Temporary() {
-				// EMFILE and friends: back off like net/http, but stay
-				// responsive to Shutdown.
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				s.lg.Warn("h1: accept error; retrying", "err", err, "delay", delay)
-				t := time.NewTimer(delay)
-				select {
-				case <-t.C:
-				case <-s.done:
-					t.Stop()
-					return ErrServerClosed
-				}
-				continue
-			}
-			return err
+	err := accept.Loop(l, accept.Options{Logger: s.lg}, done, func(c *accept.Conn) {
+		if !s.ServeConn(c) {
+			c.Close()
 		}
-		delay = 0
-		c := newConn(s, rwc)
-		if !s.track(c) {
-			rwc.Close()
-			return ErrServerClosed
-		}
-		go c.serve()
+	})
+	if s.inShutdown.Load() {
+		return ErrServerClosed
 	}
+	if err == nil {
+		err = net.ErrClosed
+	}
+	return err
+}
+
+// ServeConn serves rwc on a new goroutine and reports true, or reports
+// false (leaving rwc to the caller) once Shutdown or Close was called.
+func (s *Server) ServeConn(rwc net.Conn) bool {
+	s.mu.Lock()
+	s.initLocked()
+	s.mu.Unlock()
+	c := newConn(s, rwc)
+	if !s.track(c) {
+		return false
+	}
+	go c.serve()
+	return true
 }
 
 // Shutdown stops the server gracefully: it closes the listeners, closes

@@ -1,4 +1,4 @@
-package proxy
+package h2c
 
 import (
 	"net"
@@ -14,13 +14,17 @@ import (
 // streams on it fail as resets (so the outlier detector hears of it)
 // instead of hanging until the request timeout. A half-open connection to
 // an endpoint that vanished without a FIN is gone within ~15s, well before
-// TCP keep-alive (tcpKeepAlive) would notice.
+// TCP keep-alive (TCPKeepAlive) would notice.
+// TCPKeepAlive probes pooled upstream connections so that a peer that
+// vanished without a FIN is noticed.
+const TCPKeepAlive = 30 * time.Second
+
 const (
 	h2PingAfter   = 10 * time.Second
 	h2PingTimeout = 5 * time.Second
 )
 
-// NewH2CTransport returns the client of protocol http2: HTTP/2 over plain
+// NewTransport returns the client of protocol http2: HTTP/2 over plain
 // TCP with prior knowledge (h2c, no Upgrade dance) to every endpoint, one
 // multiplexed connection per endpoint (another is opened when the peer's
 // SETTINGS_MAX_CONCURRENT_STREAMS is reached). connect_timeout bounds each
@@ -32,15 +36,16 @@ const (
 // than golang.org/x/net/http2.Transport: the same HTTP/2 code (net/http
 // bundles it, and x/net's Transport wraps net/http's from Go 1.27 on),
 // with the dialer, timeouts and header limits configured as in
-// NewHTTP1Transport.
-func NewH2CTransport(cfg config.Upstream) Transport {
-	return newH2CTransport(cfg, h2PingAfter, h2PingTimeout)
+// the HTTP/1.1 client.
+func NewTransport(cfg config.Upstream) *http.Transport {
+	return NewTransportPinging(cfg, h2PingAfter, h2PingTimeout)
 }
 
-// newH2CTransport is NewH2CTransport with the ping timings as parameters,
-// so a test can watch a dead connection being dropped in milliseconds.
-func newH2CTransport(cfg config.Upstream, pingAfter, pingTimeout time.Duration) *http.Transport {
-	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: tcpKeepAlive}
+// NewTransportPinging is NewTransport with the ping timings as
+// parameters, so a test can watch a dead connection being dropped in
+// milliseconds.
+func NewTransportPinging(cfg config.Upstream, pingAfter, pingTimeout time.Duration) *http.Transport {
+	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: TCPKeepAlive}
 	protocols := new(http.Protocols)
 	protocols.SetUnencryptedHTTP2(true)
 	return &http.Transport{

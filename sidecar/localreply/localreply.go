@@ -1,5 +1,5 @@
 // Package localreply names the answers the sidecar gives itself instead of
-// an upstream (SPEC.md "Local replies") and writes them.
+// an upstream (docs/contract.md, "Local replies") and writes them.
 package localreply
 
 import (
@@ -14,7 +14,7 @@ const Header = "X-Outrigger-Error"
 // counters, so counting a reply takes no map lookup.
 type Reason uint8
 
-// The local-reply codes of SPEC.md, in its order.
+// The local-reply codes of docs/contract.md, in its order.
 const (
 	NoHealthyUpstream Reason = iota
 	CircuitOpen
@@ -24,6 +24,7 @@ const (
 	UpstreamReset
 	UpstreamTimeout
 	BadRequest
+	UpstreamProtocolError
 	NumReasons int = iota
 )
 
@@ -36,9 +37,10 @@ var names = [NumReasons]string{
 	"upstream_reset",
 	"upstream_timeout",
 	"bad_request",
+	"upstream_protocol_error",
 }
 
-var statuses = [NumReasons]int{503, 503, 503, 503, 502, 502, 504, 400}
+var statuses = [NumReasons]int{503, 503, 503, 503, 502, 502, 504, 400, 502}
 
 // String is the code as it appears in the header and in metrics.
 func (r Reason) String() string {

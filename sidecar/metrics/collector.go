@@ -1,5 +1,5 @@
 // Package metrics exposes the sidecar's counters in Prometheus format under
-// the names of SPEC.md. Nothing here runs on the request path: the request
+// the names of docs/contract.md. Nothing here runs on the request path: the request
 // path bumps atomics in the upstream and endpoint state, and this collector
 // reads them at scrape time, so serving a request never takes the lock a
 // registry's metric vector would.
@@ -103,7 +103,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			last = float64(t.UnixNano()) / 1e9
 		}
 		gauge(descDiscoveryLast, last, name)
-		gauge(descBreaker, float64(u.Breaker().StateValue()), name)
+		gauge(descBreaker, float64(u.Breaker().State()), name)
 
 		healthy, ejected := 0, 0
 		if s := u.Snapshot(); s != nil {

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"sync/atomic"
@@ -9,150 +10,171 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/outrigger-mesh/outrigger/outlier"
 	"github.com/outrigger-mesh/outrigger/sidecar/balancer"
-	"github.com/outrigger-mesh/outrigger/sidecar/breaker"
+	"github.com/outrigger-mesh/outrigger/sidecar/h1"
 	"github.com/outrigger-mesh/outrigger/sidecar/localreply"
 	"github.com/outrigger-mesh/outrigger/sidecar/retry"
 	"github.com/outrigger-mesh/outrigger/sidecar/upstream"
 )
 
-// attempt is one try of a request at one endpoint. Until finish (or
-// discard) is called it holds the endpoint lease and the breaker's ticket.
-type attempt struct {
-	lease      upstream.Lease
-	breakDone  func(error)
-	resp       *http.Response // nil when the try failed locally
-	cancelTry  context.CancelFunc
-	failure    retry.Failure // what failed, when failed() (Status: see status)
-	status     int           // the upstream status, or the local reply's
-	reason     localreply.Reason
-	detail     string
-	refused    *localreply.Reason // no try was made: circuit_open, no_healthy_upstream
-	clientGone bool
-	finished   bool
-	span       trace.Span // the request's span (a no-op one when tracing is off)
-}
-
-var (
-	reasonCircuitOpen = localreply.CircuitOpen
-	reasonNoUpstream  = localreply.NoHealthyUpstream
-)
-
-// failed reports whether the try counts as failed for retry purposes: a
-// local failure, or a 5xx answer.
-func (a *attempt) failed() bool {
-	return a.resp == nil || a.status >= 500
-}
-
-// try makes one attempt: breaker admission, pick, round trip. Local
-// failures are finished (accounted) here; a response is finished by
-// respond or discard once its body is done.
-// a is filled in; the caller keeps it on its stack (no allocation).
-func (h *Handler) try(a *attempt, ctx context.Context, r *http.Request, body *retry.Body, key string, avoid *balancer.Endpoint) {
-	*a = attempt{span: trace.SpanFromContext(ctx)}
-	var ok bool
-	if a.breakDone, ok = h.up.Breaker().Allow(); !ok {
-		a.refused, a.detail = &reasonCircuitOpen, "upstream "+h.up.Name()+" is failing; its circuit breaker is open"
+// attempt runs the request's attempts: each one begun and ended through
+// the upstream's seam (upstream.Attempt), each failure put to its retry
+// gate. tunnel marks a WebSocket handshake or a CONNECT, relayed once the
+// endpoint switches.
+func (h *Handler) attempt(ctx context.Context, cs *clientSide, span trace.Span, w http.ResponseWriter, r *http.Request, tunnel bool) {
+	policy := h.up.RetryPolicy()
+	body, err := retry.Prepare(cs.body(r.Body), r.ContentLength, policy.Attempts > 0)
+	if err != nil {
+		h.clientBodyFailed(ctx, w, err)
 		return
 	}
-	if a.lease, ok = h.up.Pick(key, avoid); !ok {
-		a.breakDone(breaker.Excluded)
-		a.refused, a.detail = &reasonNoUpstream, "upstream "+h.up.Name()+" has no endpoint to send to"
-		return
-	}
-	reqBody, _ := body.ForAttempt() // retryable() made sure it can be sent
-
-	tryCtx, timedOut := ctx, (*atomic.Bool)(nil)
-	var timer *time.Timer
-	if perTry := h.up.RetryPolicy().PerTryTimeout; perTry > 0 {
-		// Only this try's wait for a response head is bounded; a response
-		// that arrived streams on under the whole timeout.
-		var cancel context.CancelFunc
-		tryCtx, cancel = context.WithCancel(ctx)
-		a.cancelTry = cancel
-		timedOut = new(atomic.Bool)
-		timer = time.AfterFunc(perTry, func() { timedOut.Store(true); cancel() })
-	}
-	resp, err := h.transport.RoundTrip(outbound(tryCtx, h.tr, r, a.lease.Endpoint().Address, reqBody))
-	if timer != nil {
-		timer.Stop()
-	}
-	if err == nil {
-		a.resp, a.status = resp, resp.StatusCode
-		if resp.StatusCode >= 500 {
-			a.failure = retry.Status
+	key := clientKey(r)
+	idempotent := h1.Idempotent(r.Method)
+	var avoid *balancer.Endpoint
+	for n := 0; ; n++ {
+		a, refused := h.up.Begin(span, key, avoid)
+		if refused != nil {
+			h.localReply(ctx, w, refused.Reason, refused.Reason.Status(), refused.Detail)
+			return
 		}
+		t := h.try(ctx, &a, r, &body, tunnel)
+		if t.resp != nil && tunnel && switched(r, t.resp) {
+			h.relay(ctx, cs, w, &a, t.resp)
+			return
+		}
+		if t.resp != nil && t.resp.StatusCode < 500 {
+			h.respond(ctx, cs, w, r, &a, t.resp, false)
+			return
+		}
+		o := t.outcome
+		replay := upstream.Replay{Written: t.written, Idempotent: idempotent,
+			Resendable: body.Replayable() || body.Untouched()}
+		if t.resp != nil {
+			o = upstream.Answer(t.resp.StatusCode)
+		} else {
+			a.End(o)
+			if o.Kind == upstream.ClientGone {
+				h.clientGone(ctx, w, t.err)
+				return
+			}
+		}
+		switch a.Retry(ctx, n, o, replay) {
+		case upstream.RetryNow:
+			if t.resp != nil {
+				discard(t.resp)
+				a.End(o)
+			}
+			avoid = a.Endpoint()
+			continue
+		case upstream.BudgetExhausted:
+			if t.resp != nil {
+				h.respond(ctx, cs, w, r, &a, t.resp, true)
+				return
+			}
+			h.localReply(ctx, w, localreply.RetryBudgetExhausted, localreply.RetryBudgetExhausted.Status(), t.err.Error())
+			return
+		}
+		if t.resp != nil {
+			h.respond(ctx, cs, w, r, &a, t.resp, false)
+			return
+		}
+		reason := o.Kind.Reason()
+		h.localReply(ctx, w, reason, reason.Status(), t.err.Error())
 		return
 	}
-
-	ae := classify(r.Context(), tryCtx, err)
-	if timedOut != nil && timedOut.Load() && r.Context().Err() == nil {
-		ae = attemptError{reason: localreply.UpstreamTimeout}
-	}
-	if ae.clientGone {
-		a.clientGone = true
-		a.finish(statusClientClosed, outlier.Ignored)
-		return
-	}
-	a.reason, a.status, a.detail = ae.reason, ae.reason.Status(), err.Error()
-	switch ae.reason {
-	case localreply.ConnectFailure:
-		a.failure = retry.ConnectFailure
-	case localreply.UpstreamTimeout:
-		a.failure = retry.Timeout
-	default:
-		a.failure = retry.Reset
-	}
-	a.finish(a.status, outlier.LocalFailure)
 }
 
-// finish accounts the attempt exactly once: the endpoint's lease (active
-// count, latency, outlier detector) and the breaker.
-func (a *attempt) finish(status int, o outlier.Outcome) {
-	if a.finished {
-		return
+// try is one attempt's round trip.
+type try struct {
+	resp    *http.Response   // the endpoint's answer; nil when the try failed
+	outcome upstream.Outcome // why it failed, when resp is nil
+	err     error            // the failure
+	written bool             // some of the request reached the endpoint
+}
+
+// try sends the request to a's endpoint. per_try_timeout bounds only the
+// wait for the answer's head; an answer that arrived streams on under the
+// whole timeout.
+func (h *Handler) try(ctx context.Context, a *upstream.Attempt, r *http.Request, body *retry.Body, tunnel bool) try {
+	reqBody, _ := body.ForAttempt() // the retry gate made sure it can be sent
+	tryCtx := ctx
+	var pt *perTry
+	if d := h.up.RetryPolicy().PerTryTimeout; d > 0 && !tunnel {
+		pt, tryCtx = startPerTry(ctx, d)
+		defer pt.headArrived(ctx)
 	}
-	a.finished = true
-	if ejected := a.lease.Done(status, o); a.span.IsRecording() {
-		noteAttempt(a.span, a.lease.Endpoint(), ejected)
+	out := outbound(tryCtx, h.tr, r, a.Endpoint().Address, reqBody)
+	if tunnel && isWebSocket(r) {
+		out.Header["Connection"] = []string{"Upgrade"}
+		out.Header["Upgrade"] = r.Header["Upgrade"]
 	}
-	switch o {
-	case outlier.Success:
-		a.breakDone(nil)
-	case outlier.Ignored:
-		a.breakDone(breaker.Excluded)
-	default:
-		a.breakDone(breaker.Failure)
+	resp, err := h.transport.RoundTrip(out)
+	if err == nil {
+		return try{resp: resp, written: true}
 	}
-	if a.cancelTry != nil {
-		a.cancelTry()
+	return try{outcome: classify(r.Context(), err, pt.expired()), err: err, written: h1.Sent(err)}
+}
+
+// perTry is per_try_timeout for one try: a timer that cancels the try's
+// context, and what it did. Allocated only when the key is set.
+type perTry struct {
+	timer    *time.Timer
+	cancel   context.CancelFunc
+	timedOut atomic.Bool
+}
+
+func startPerTry(ctx context.Context, d time.Duration) (*perTry, context.Context) {
+	pt := &perTry{}
+	tryCtx, cancel := context.WithCancel(ctx)
+	pt.cancel = cancel
+	pt.timer = time.AfterFunc(d, func() { pt.timedOut.Store(true); cancel() })
+	return pt, tryCtx
+}
+
+// headArrived stops the timer when the try is over. If the head arrived in
+// time, the try's context lives on with its body until the request's
+// context ends.
+func (pt *perTry) headArrived(ctx context.Context) {
+	if pt.timer.Stop() {
+		context.AfterFunc(ctx, pt.cancel)
 	}
 }
 
-// discardLimit is how much of a response being retried is read so that
-// its connection can be reused; past it the connection is dropped.
+func (pt *perTry) expired() bool { return pt != nil && pt.timedOut.Load() }
+
+// clientBodyFailed answers a request whose body could not be read before
+// any attempt: a malformed or truncated body gets 400 bad_request (the
+// client may still read it), a stalled or vanished client nothing.
+func (h *Handler) clientBodyFailed(ctx context.Context, w http.ResponseWriter, err error) {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || isRequestError(err) {
+		h.localReply(ctx, w, localreply.BadRequest, http.StatusBadRequest, "reading the request body: "+err.Error())
+		return
+	}
+	abort()
+}
+
+// clientGone ends a request whose attempt failed on the client's side: the
+// client's body broke (malformed: 400; otherwise nothing to say), or it
+// went away.
+func (h *Handler) clientGone(ctx context.Context, w http.ResponseWriter, err error) {
+	if be := clientBodyError(err); be != nil {
+		h.clientBodyFailed(ctx, w, be)
+		return
+	}
+	abort()
+}
+
+func isRequestError(err error) bool {
+	var re *h1.RequestError
+	return errors.As(err, &re)
+}
+
+// discardLimit is how much of an answer being retried is read so that its
+// connection can be reused; past it the connection is dropped.
 const discardLimit = 4 << 10
 
-// discard drops a response that is being retried, and finishes the
-// attempt as the failure it was.
-func (a *attempt) discard() {
-	if a.resp != nil {
-		io.CopyN(io.Discard, a.resp.Body, discardLimit)
-		a.resp.Body.Close()
-		a.finish(a.status, outlier.Upstream5xx)
-	}
-}
-
-// outcomeOf is what a streamed response means once its body is done.
-func outcomeOf(status int, readErr, writeErr error, clientGone bool) outlier.Outcome {
-	switch {
-	case readErr != nil && !clientGone:
-		return outlier.LocalFailure
-	case writeErr != nil || clientGone:
-		return outlier.Ignored
-	case status >= 500:
-		return outlier.Upstream5xx
-	}
-	return outlier.Success
+// discard drops an answer that is being retried.
+func discard(resp *http.Response) {
+	io.CopyN(io.Discard, resp.Body, discardLimit)
+	resp.Body.Close()
 }

@@ -7,16 +7,18 @@ import (
 )
 
 // copyBufferSize matches io.Copy's default; pooled so a request does not
-// allocate 32 KiB (research/performance.md pitfall 3).
+// allocate 32 KiB (a known cost of httputil.ReverseProxy without a
+// BufferPool).
 const copyBufferSize = 32 << 10
 
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}
 
 // streamBody copies the upstream response body to the client as it
 // arrives, flushing after every read when flush is set (bodies of unknown
-// length: streams, server-sent events). It tells apart a failure reading the
-// upstream (the endpoint's fault) from a failure writing to the client.
-func streamBody(w http.ResponseWriter, body io.Reader, flush bool) (readErr, writeErr error) {
+// length: streams, server-sent events). Every write is bounded by the
+// client's deadlines (cs). It tells apart a failure reading the upstream
+// (the endpoint's fault) from a failure writing to the client.
+func streamBody(cs *clientSide, w http.ResponseWriter, body io.Reader, flush bool) (readErr, writeErr error) {
 	bp := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(bp)
 	buf := *bp
@@ -24,11 +26,14 @@ func streamBody(w http.ResponseWriter, body io.Reader, flush bool) (readErr, wri
 	for {
 		n, err := body.Read(buf)
 		if n > 0 {
+			cs.beforeWrite()
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return nil, werr
 			}
 			if flush && flusher != nil {
-				flusher.Flush()
+				if ferr := flushError(flusher); ferr != nil {
+					return nil, ferr
+				}
 			}
 		}
 		if err == io.EOF {
@@ -38,4 +43,14 @@ func streamBody(w http.ResponseWriter, body io.Reader, flush bool) (readErr, wri
 			return err, nil
 		}
 	}
+}
+
+// flushError flushes, reporting the error when the writer can (a client
+// that stopped reading fails the flush, not only the next write).
+func flushError(f http.Flusher) error {
+	if fe, ok := f.(interface{ FlushError() error }); ok {
+		return fe.FlushError()
+	}
+	f.Flush()
+	return nil
 }

@@ -4,30 +4,45 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 
-	"github.com/outrigger-mesh/outrigger/sidecar/localreply"
+	"github.com/outrigger-mesh/outrigger/sidecar/h1"
+	"github.com/outrigger-mesh/outrigger/sidecar/upstream"
 )
 
-// attemptError says what a failed round trip means for the client and for
-// the endpoint's accounting.
-type attemptError struct {
-	reason     localreply.Reason
-	clientGone bool // the client cancelled or the sidecar is closing: not the endpoint's fault
+// classify says what a failed round trip, or a failed read of an
+// answer's body, means. clientCtx is the client's own request context,
+// cancelled when it goes away (or the sidecar closes); timedOut is set
+// when per_try_timeout ended the try. The client's faults come first: a
+// failure while reading the request's body, or after the client left, is
+// never the endpoint's.
+func classify(clientCtx context.Context, err error, timedOut bool) upstream.Outcome {
+	var be *h1.RequestBodyError
+	var pe *h1.ProtocolError
+	switch {
+	case errors.As(err, &be), clientCtx.Err() != nil:
+		return upstream.Failed(upstream.ClientGone)
+	case timedOut, errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		return upstream.Failed(upstream.TimedOut)
+	case errors.As(err, &pe):
+		return upstream.Failed(upstream.ProtocolError)
+	case isDial(err):
+		return upstream.Failed(upstream.ConnectFailed)
+	}
+	return upstream.Failed(upstream.Reset)
 }
 
-// classify maps a RoundTrip or body error to a local-reply reason.
-// clientCtx is the inbound request's context; tryCtx the one the attempt ran
-// under (it carries the timeout).
-func classify(clientCtx, tryCtx context.Context, err error) attemptError {
-	if clientCtx.Err() != nil {
-		return attemptError{clientGone: true}
+// clientBodyError is the client's body failure inside err, if any.
+func clientBodyError(err error) error {
+	var be *h1.RequestBodyError
+	if errors.As(err, &be) {
+		return be.Err
 	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(tryCtx.Err(), context.DeadlineExceeded) {
-		return attemptError{reason: localreply.UpstreamTimeout}
-	}
+	return nil
+}
+
+// isDial reports whether err is a failure to connect: nothing was sent.
+func isDial(err error) bool {
 	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return attemptError{reason: localreply.ConnectFailure}
-	}
-	return attemptError{reason: localreply.UpstreamReset}
+	return errors.As(err, &op) && op.Op == "dial"
 }

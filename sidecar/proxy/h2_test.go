@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 x/net/http2.Transport is used on purpose: an HTTP/2 client other than the net/http code the sidecar serves with (until Go 1.27 makes it a wrapper of net/http).
+
 package proxy
 
 import (
@@ -11,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/outrigger-mesh/outrigger/sidecar/config"
 	"github.com/outrigger-mesh/outrigger/sidecar/h1"
+	"github.com/outrigger-mesh/outrigger/sidecar/h2c"
 	"github.com/outrigger-mesh/outrigger/sidecar/upstream"
 )
 
@@ -42,15 +44,15 @@ func h2Config() config.Upstream {
 	}
 }
 
-// h2Front starts the proxy of an http2 listener (H2CServer with the h1
-// fallback, NewH2CTransport) for the endpoints, and returns its address.
-func h2Front(t *testing.T, cfg config.Upstream, endpoints ...string) (string, *upstream.Upstream, *H2CServer) {
+// h2Front starts the proxy of an http2 listener (h2c.Server with the h1
+// fallback, h2c's transport) for the endpoints, and returns its address.
+func h2Front(t *testing.T, cfg config.Upstream, endpoints ...string) (string, *upstream.Upstream, *h2c.Server) {
 	t.Helper()
 	up := staticUpstream(t, cfg, endpoints...)
-	tr := NewH2CTransport(cfg)
+	tr := h2c.NewTransport(cfg)
 	t.Cleanup(tr.CloseIdleConnections)
 	h := NewHandler(up, tr, Options{})
-	srv := NewH2CServer(h, &h1.Server{Handler: StripUpgrade(h)}, nil)
+	srv := h2c.NewServer(h, &h1.Server{Handler: h2c.StripUpgrade(h)}, nil)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -205,7 +207,7 @@ func TestH2CServerServesHTTP1(t *testing.T) {
 }
 
 func TestH2CServerWithoutHTTP1ClosesHTTP1Conns(t *testing.T) {
-	srv := NewH2CServer(http.NotFoundHandler(), nil, nil)
+	srv := h2c.NewServer(http.NotFoundHandler(), nil, nil)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -452,7 +454,7 @@ func (b *blackhole) pump(dst, src net.Conn) {
 func TestH2CTransportPingDropsHalfOpenConn(t *testing.T) {
 	addr := h2Backend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
 	bh := newBlackhole(t, addr)
-	tr := newH2CTransport(h2Config(), 100*time.Millisecond, 200*time.Millisecond)
+	tr := h2c.NewTransportPinging(h2Config(), 100*time.Millisecond, 200*time.Millisecond)
 	defer tr.CloseIdleConnections()
 	get := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -484,60 +486,6 @@ func TestH2CTransportPingDropsHalfOpenConn(t *testing.T) {
 	bh.frozen.Store(false)
 	if err := get(); err != nil {
 		t.Fatalf("after the dead connection was dropped: %v", err)
-	}
-}
-
-func TestH2CTransportSettings(t *testing.T) {
-	cfg := h2Config()
-	tr := NewH2CTransport(cfg).(*http.Transport)
-	if !tr.Protocols.UnencryptedHTTP2() || tr.Protocols.HTTP1() || tr.Protocols.HTTP2() {
-		t.Fatalf("protocols %v", tr.Protocols)
-	}
-	if tr.HTTP2.SendPingTimeout != h2PingAfter || tr.HTTP2.PingTimeout != h2PingTimeout || tr.IdleConnTimeout != cfg.IdleTimeout {
-		t.Fatalf("ping %v/%v idle %v", tr.HTTP2.SendPingTimeout, tr.HTTP2.PingTimeout, tr.IdleConnTimeout)
-	}
-	if tr.DisableKeepAlives || tr.Proxy != nil || !tr.DisableCompression {
-		t.Fatal("keep-alives, proxy or compression set wrong")
-	}
-	cfg.MaxIdlePerEndpoint = 0
-	if !NewH2CTransport(cfg).(*http.Transport).DisableKeepAlives {
-		t.Fatal("max_idle_per_endpoint 0 should make connections single-use")
-	}
-}
-
-func TestH2CClassifyHead(t *testing.T) {
-	long := "GET /" + strings.Repeat("a", h1MaxLine)
-	cases := []struct {
-		in    string
-		http1 bool
-		kind  sniffKind
-		ok    bool
-	}{
-		{h2Preface, true, sniffH2, true},
-		{h2Preface + "\x00\x00", false, sniffH2, true},
-		{"PRI * HTTP/2.0\r\n", true, sniffH2, false},
-		{"P", true, sniffH2, false},
-		{"GET / HTTP/1.1\r\nHost: x\r\n\r\n", true, sniffH1, true},
-		{"POST /x HTTP/1.0\n", true, sniffH1, true},
-		{"\r\nGET / HTTP/1.1\r\n", true, sniffH1, true},
-		{"GET / HTTP/1.1", true, sniffH1, false},
-		{"PUT", true, sniffH1, false},
-		{long, true, sniffH1, true},
-		{"INVALID CONNECTION PREFACE\r\n\r\n", true, sniffClose, true},
-		{"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n", true, sniffClose, true},
-		{"GET / HTTP/2.0\r\n", true, sniffClose, true},
-		{"GET /\r\n", true, sniffClose, true},
-		{"GET / HTTP/1.1\r\n", false, sniffClose, true},
-	}
-	for _, c := range cases {
-		kind, ok := classifyHead([]byte(c.in), c.http1)
-		if kind != c.kind || ok != c.ok {
-			name := c.in
-			if len(name) > 40 {
-				name = name[:40] + "..."
-			}
-			t.Errorf("%q (http1 %v): got %v %v, want %v %v", name, c.http1, kind, ok, c.kind, c.ok)
-		}
 	}
 }
 

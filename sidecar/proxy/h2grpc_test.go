@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,7 +18,6 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	"github.com/outrigger-mesh/outrigger/outlier"
 	"github.com/outrigger-mesh/outrigger/sidecar/breaker"
 )
 
@@ -36,28 +36,30 @@ func TestGRPCOutcome(t *testing.T) {
 		name    string
 		header  http.Header
 		trailer http.Header
-		in      outlier.Outcome
-		want    outlier.Outcome
+		want    bool
 	}{
-		{"unavailable in trailers", grpcHeader("application/grpc", ""), grpcHeader("", "14"), outlier.Success, outlier.Upstream5xx},
-		{"internal in trailers", grpcHeader("application/grpc+proto", ""), grpcHeader("", "13"), outlier.Success, outlier.Upstream5xx},
-		{"unknown in trailers", grpcHeader("application/grpc;charset=utf-8", ""), grpcHeader("", "2"), outlier.Success, outlier.Upstream5xx},
-		{"deadline exceeded", grpcHeader("Application/GRPC", ""), grpcHeader("", "4"), outlier.Success, outlier.Upstream5xx},
-		{"trailers-only unavailable", grpcHeader("application/grpc", "14"), nil, outlier.Success, outlier.Upstream5xx},
-		{"trailers win over headers", grpcHeader("application/grpc", "14"), grpcHeader("", "0"), outlier.Success, outlier.Success},
-		{"ok", grpcHeader("application/grpc", ""), grpcHeader("", "0"), outlier.Success, outlier.Success},
-		{"not found is the app's answer", grpcHeader("application/grpc", ""), grpcHeader("", "5"), outlier.Success, outlier.Success},
-		{"resource exhausted", grpcHeader("application/grpc", ""), grpcHeader("", "8"), outlier.Success, outlier.Success},
-		{"no grpc-status", grpcHeader("application/grpc", ""), nil, outlier.Success, outlier.Success},
-		{"grpc-web keeps status in the body", grpcHeader("application/grpc-web", "14"), nil, outlier.Success, outlier.Success},
-		{"not grpc", grpcHeader("application/json", "14"), nil, outlier.Success, outlier.Success},
-		{"no content type", grpcHeader("", "14"), nil, outlier.Success, outlier.Success},
-		{"a local failure stays one", grpcHeader("application/grpc", ""), grpcHeader("", "0"), outlier.LocalFailure, outlier.LocalFailure},
-		{"client gone stays ignored", grpcHeader("application/grpc", ""), grpcHeader("", "14"), outlier.Ignored, outlier.Ignored},
+		{"unavailable in trailers", grpcHeader("application/grpc", ""), grpcHeader("", "14"), true},
+		{"internal in trailers", grpcHeader("application/grpc+proto", ""), grpcHeader("", "13"), true},
+		{"unknown in trailers", grpcHeader("application/grpc;charset=utf-8", ""), grpcHeader("", "2"), true},
+		{"deadline exceeded", grpcHeader("Application/GRPC", ""), grpcHeader("", "4"), true},
+		{"trailers-only unavailable", grpcHeader("application/grpc", "14"), nil, true},
+		{"trailers win over headers", grpcHeader("application/grpc", "14"), grpcHeader("", "0"), false},
+		{"ok", grpcHeader("application/grpc", ""), grpcHeader("", "0"), false},
+		{"not found is the app's answer", grpcHeader("application/grpc", ""), grpcHeader("", "5"), false},
+		{"resource exhausted", grpcHeader("application/grpc", ""), grpcHeader("", "8"), false},
+		{"no grpc-status", grpcHeader("application/grpc", ""), nil, false},
+		{"grpc-web keeps status in the body", grpcHeader("application/grpc-web", "14"), nil, false},
+		{"not grpc", grpcHeader("application/json", "14"), nil, false},
+		{"no content type", grpcHeader("", "14"), nil, false},
+		{"a 5xx is already a failure", grpcHeader("application/grpc", ""), grpcHeader("", "14"), false},
 	}
 	for _, c := range cases {
-		resp := &http.Response{StatusCode: 200, Header: c.header, Trailer: c.trailer}
-		if got := grpcOutcome(resp, c.in); got != c.want {
+		status := 200
+		if strings.HasPrefix(c.name, "a 5xx") {
+			status = 503
+		}
+		resp := &http.Response{StatusCode: status, Header: c.header, Trailer: c.trailer}
+		if got := grpcUnwell(resp); got != c.want {
 			t.Errorf("%s: got %v, want %v", c.name, got, c.want)
 		}
 	}
@@ -68,7 +70,7 @@ func TestGRPCOutcomeAllocatesNothing(t *testing.T) {
 		Header:  http.Header{"Content-Type": {"application/grpc+proto"}},
 		Trailer: http.Header{"Grpc-Status": {"14"}},
 	}
-	if n := testing.AllocsPerRun(100, func() { grpcOutcome(resp, outlier.Success) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { grpcUnwell(resp) }); n != 0 {
 		t.Fatalf("%v allocations", n)
 	}
 }

@@ -1,8 +1,10 @@
-// Package proxy is the request path of an HTTP upstream listener: admit
-// the request (concurrency cap), and for each attempt ask the breaker, pick
-// an endpoint, forward through a Transport; retry what qualifies within the
-// budget; stream the chosen response back and finish the accounting once
-// the body is done. Local replies (SPEC.md) are written here too.
+// Package proxy is the request path of an HTTP listener: admit the request
+// (the concurrency cap), then attempt it — an upstream.Attempt per try,
+// forwarded through a Transport — retrying what the upstream's retry gate
+// allows; stream the chosen answer back and end the attempt once its body
+// is done. Local replies (docs/contract.md, "Local replies") are written
+// here too. The wire formats live elsewhere: h1 (HTTP/1.1 both ways) and
+// h2c (protocol http2).
 package proxy
 
 import (
@@ -11,14 +13,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/outrigger-mesh/outrigger/sidecar/balancer"
-	"github.com/outrigger-mesh/outrigger/sidecar/breaker"
 	"github.com/outrigger-mesh/outrigger/sidecar/localreply"
-	"github.com/outrigger-mesh/outrigger/sidecar/retry"
 	"github.com/outrigger-mesh/outrigger/sidecar/upstream"
 	"github.com/outrigger-mesh/outrigger/tracing"
 )
@@ -26,15 +26,16 @@ import (
 // Handler serves the requests of one upstream listener. It is an
 // http.Handler: ServeHTTP runs concurrently, one call per request.
 type Handler struct {
-	up          *upstream.Upstream
-	transport   Transport
-	log         *slog.Logger
-	tr          *tracing.Tracing // nil: tracing off
-	spanKind    trace.SpanKind
-	now         func() time.Time
-	timeout     time.Duration
-	maxRequests int64
-	upgraded    upgradedConns
+	up        *upstream.Upstream
+	transport Transport
+	log       *slog.Logger
+	tr        *tracing.Tracing // nil: tracing off
+	spanKind  trace.SpanKind
+	timeout   time.Duration
+	idle      time.Duration // limits.stream_idle_timeout
+	tunnels   bool          // WebSocket and CONNECT may be relayed
+	upgraded  upgradedConns
+	inflight  atomic.Int64 // ServeHTTP calls running, for Retire
 }
 
 // Options are a Handler's optional parts.
@@ -44,6 +45,13 @@ type Options struct {
 	// Inbound marks the handler of the inbound listener (a SERVER span)
 	// rather than of an upstream listener (a CLIENT span).
 	Inbound bool
+	// StreamIdleTimeout is limits.stream_idle_timeout: a request moving no
+	// byte with its client for this long is ended. 0: none.
+	StreamIdleTimeout time.Duration
+	// Tunnels lets WebSocket upgrades and CONNECT through: the transport
+	// hands over the upstream connection on a 101 or a CONNECT's 2xx
+	// (h1.Client does; an HTTP/2 connection cannot switch).
+	Tunnels bool
 }
 
 // NewHandler returns the handler for up, forwarding through t.
@@ -56,107 +64,46 @@ func NewHandler(up *upstream.Upstream, t Transport, opts Options) *Handler {
 	if opts.Inbound {
 		kind = trace.SpanKindServer
 	}
-	cfg := up.Config()
-	return &Handler{up: up, transport: t, log: log, tr: opts.Tracing, spanKind: kind, now: time.Now,
-		timeout: cfg.Timeout, maxRequests: int64(cfg.CircuitBreaker.MaxRequests)}
+	return &Handler{up: up, transport: t, log: log, tr: opts.Tracing, spanKind: kind,
+		timeout: up.Config().Timeout, idle: opts.StreamIdleTimeout, tunnels: opts.Tunnels}
 }
-
-// statusClientClosed records an attempt the client abandoned (nginx's 499):
-// neither a success nor the endpoint's failure.
-const statusClientClosed = 499
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.inflight.Add(1)
+	defer h.inflight.Add(-1)
 	ctx := r.Context()
+	span := trace.SpanFromContext(ctx)
 	if h.tr != nil {
 		// The span ends when ServeHTTP returns: after the response body.
-		var span trace.Span
 		ctx, span = h.tr.Start(ctx, r.Header, h.spanKind, r.Method+" "+h.up.Name(),
-			tracing.AttrUpstream.String(h.up.Name()), tracing.AttrMethod.String(r.Method))
+			tracing.AttrUpstream.String(h.up.Name()), tracing.AttrMethod.String(r.Method), tracing.AttrRetries.Int(0))
 		defer span.End()
 	}
-	stats := h.up.Stats()
-	if !stats.TryBeginRequest(h.maxRequests) {
+	if !h.up.Admit() {
 		h.localReply(ctx, w, localreply.Overflow, localreply.Overflow.Status(), "max_requests concurrent requests already in flight")
 		return
 	}
-	start := h.now()
-	defer func() { stats.EndRequest(h.now().Sub(start)) }()
-	h.up.RetryBudget().Request()
-	if isWebSocket(r) {
-		h.serveWebSocket(ctx, w, r)
-		return
-	}
+	defer h.up.Release(h.up.Now())
 
+	var fixed time.Time
 	if h.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, h.timeout)
 		defer cancel()
+		fixed, _ = ctx.Deadline()
 	}
-	policy := h.up.RetryPolicy()
-	body, err := retry.Prepare(r, policy.Attempts > 0)
-	if err != nil {
-		if r.Context().Err() == nil {
-			h.localReply(ctx, w, localreply.BadRequest, 400, "reading the request body: "+err.Error())
-		}
-		return
-	}
-
-	key := clientKey(r)
-	var avoid *balancer.Endpoint
-	var a attempt
-	for n := 0; ; n++ {
-		h.try(&a, ctx, r, &body, key, avoid)
-		switch {
-		case a.refused != nil:
-			h.localReply(ctx, w, *a.refused, a.refused.Status(), a.detail)
-			return
-		case a.clientGone:
+	cs := newClientSide(w, fixed, h.idle)
+	defer cs.end()
+	tunnel := isWebSocket(r) || r.Method == http.MethodConnect
+	if tunnel && !h.tunnels {
+		if r.Method == http.MethodConnect {
+			h.localReply(ctx, w, localreply.BadRequest, http.StatusBadRequest, "CONNECT is not supported on this listener")
 			return
 		}
-		if !a.failed() {
-			h.respond(ctx, w, r, &a, false)
-			return
-		}
-		exhausted := false
-		if h.retryable(ctx, r, &body, policy, n, &a) {
-			if h.up.RetryBudget().TryRetry() {
-				a.discard()
-				stats.Retry()
-				avoid = a.lease.Endpoint()
-				noteRetry(ctx, n+1, &a)
-				continue
-			}
-			exhausted = true
-		}
-		if a.resp != nil {
-			h.respond(ctx, w, r, &a, exhausted)
-			return
-		}
-		if exhausted {
-			h.localReply(ctx, w, localreply.RetryBudgetExhausted, localreply.RetryBudgetExhausted.Status(), a.detail)
-			return
-		}
-		h.localReply(ctx, w, a.reason, a.reason.Status(), a.detail)
-		return
+		tunnel = false // an Upgrade that cannot be honoured: a plain request
 	}
-}
-
-// retryable reports whether a failed attempt may be tried again: attempts
-// left, the failure listed in `retries.on`, a method that is safe to repeat
-// (or nothing was sent), a body that can be sent again, time left, and a
-// closed breaker (no retries into an open or half-open one).
-func (h *Handler) retryable(ctx context.Context, r *http.Request, body *retry.Body, p *retry.Policy, attempt int, a *attempt) bool {
-	if attempt >= p.Attempts || ctx.Err() != nil || !p.Matches(a.failure, a.status) {
-		return false
-	}
-	if a.failure != retry.ConnectFailure && (!retry.Idempotent(r.Method) || !body.Replayable()) {
-		return false
-	}
-	if !body.Untouched() && !body.Replayable() {
-		return false
-	}
-	return h.up.Breaker().State() == breaker.Closed
+	h.attempt(ctx, &cs, span, w, r, tunnel)
 }
 
 // localReply answers for the sidecar, counts it, and notes it on the span.
@@ -169,11 +116,19 @@ func (h *Handler) localReply(ctx context.Context, w http.ResponseWriter, reason 
 	localreply.Write(w, reason, status, detail)
 }
 
+// abort ends the exchange with the client without an answer (or with a
+// truncated one it cannot mistake for whole): the connection is closed
+// (HTTP/1.1) or the stream reset (HTTP/2).
+func abort() { panic(http.ErrAbortHandler) }
+
 // outbound builds the request to the endpoint. The inbound request is read,
-// never modified (STYLE.md 10): the URL is copied, the header map is new
-// (its value slices shared), and Host is passed through unchanged.
-// With tracing on, the caller's trace headers are replaced by the
-// sidecar's span (tr.Inject).
+// never modified: the URL is copied, the header map is new (its value
+// slices shared), and Host is passed through unchanged. Hop-by-hop fields
+// are dropped before the sidecar adds its own X-Forwarded-For, which
+// extends what survived — so a client's `Connection: X-Forwarded-For`
+// cannot smuggle its own value past the hop. With tracing on, the caller's
+// trace headers are replaced by the sidecar's span (tr.Inject). Trailer is
+// the inbound request's map, which its body fills at its end.
 func outbound(ctx context.Context, tr *tracing.Tracing, in *http.Request, addr string, body io.ReadCloser) *http.Request {
 	u := new(url.URL)
 	*u = *in.URL
@@ -183,7 +138,7 @@ func outbound(ctx context.Context, tr *tracing.Tracing, in *http.Request, addr s
 
 	hdr := make(http.Header, len(in.Header)+1)
 	copyEndToEnd(hdr, in.Header, true)
-	hdr["X-Forwarded-For"] = appendForwardedFor(in.Header["X-Forwarded-For"], clientIP(in.RemoteAddr))
+	hdr["X-Forwarded-For"] = appendForwardedFor(hdr["X-Forwarded-For"], clientIP(in.RemoteAddr))
 	tr.Inject(ctx, hdr)
 
 	out := &http.Request{
@@ -196,6 +151,7 @@ func outbound(ctx context.Context, tr *tracing.Tracing, in *http.Request, addr s
 		Body:          body,
 		ContentLength: in.ContentLength,
 		Host:          in.Host,
+		Trailer:       in.Trailer,
 	}
 	return out.WithContext(ctx)
 }

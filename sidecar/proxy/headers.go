@@ -49,7 +49,7 @@ func connectionListed(conn []string, key string) bool {
 
 // copyEndToEnd copies the end-to-end fields of src into dst. The value
 // slices are shared, not copied: neither side modifies them afterwards
-// (the inbound request is never mutated, STYLE.md 10). Hop-by-hop fields are
+// (the inbound request is never mutated). Hop-by-hop fields are
 // dropped *before* the sidecar adds its own, so a client's
 // `Connection: X-Forwarded-For` cannot strip what the sidecar adds
 // (CVE-2021-33197).

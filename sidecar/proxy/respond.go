@@ -6,46 +6,83 @@ import (
 	"net/http"
 
 	"github.com/outrigger-mesh/outrigger/sidecar/localreply"
+	"github.com/outrigger-mesh/outrigger/sidecar/upstream"
 )
 
-// respond streams the chosen attempt's response to the client and
-// finishes its accounting when the body is done (STYLE.md 11). With
-// exhausted set, a retry was due but the budget refused it: the response
-// is tagged retry_budget_exhausted so the caller can tell.
-func (h *Handler) respond(ctx context.Context, w http.ResponseWriter, r *http.Request, a *attempt, exhausted bool) {
-	resp := a.resp
+// rewinder is implemented by a ResponseWriter that can take back a
+// response none of which has reached the client yet (h1's).
+type rewinder interface{ Rewind() bool }
+
+// respond streams the attempt's answer to the client and ends the attempt
+// when the body is done (the endpoint's outcome is known only then). With
+// exhausted set, a retry was due but the budget refused it: the answer is
+// tagged retry_budget_exhausted so the caller can tell.
+//
+// When the endpoint fails mid-body, the client must not take a truncated
+// answer as whole: if nothing of it has reached the client yet, it is
+// taken back and replaced by the local reply (502 upstream_reset or
+// upstream_protocol_error, 504 upstream_timeout); else the connection is
+// broken off. When the client fails (it stopped reading past its
+// deadline, or left), the attempt is the client's (499) and the
+// connection is broken off too.
+func (h *Handler) respond(ctx context.Context, cs *clientSide, w http.ResponseWriter, r *http.Request, a *upstream.Attempt, resp *http.Response, exhausted bool) {
 	defer resp.Body.Close()
 	dst := w.Header()
 	copyEndToEnd(dst, resp.Header, false)
 	announceTrailers(dst, resp.Trailer)
 	if exhausted {
-		h.up.Stats().LocalReply(localreply.RetryBudgetExhausted)
 		dst.Set(localreply.Header, localreply.RetryBudgetExhausted.String())
 	}
+	cs.beforeWrite()
 	w.WriteHeader(resp.StatusCode)
 	if f, ok := w.(http.Flusher); ok && resp.ContentLength == -1 {
 		f.Flush() // a stream's head goes out now: its body may wait on the client's (full duplex, gRPC)
 	}
-	readErr, writeErr := streamBody(w, resp.Body, resp.ContentLength == -1)
-	clientGone := r.Context().Err() != nil
+	readErr, writeErr := streamBody(cs, w, resp.Body, resp.ContentLength == -1)
 	if readErr == nil && writeErr == nil {
 		copyTrailers(dst, resp.Trailer)
 	}
-	status := resp.StatusCode
-	if writeErr != nil || (readErr != nil && clientGone) {
-		status = statusClientClosed
+	var o upstream.Outcome
+	switch {
+	case writeErr != nil:
+		o = upstream.Failed(upstream.ClientGone)
+	case readErr != nil:
+		o = classify(r.Context(), readErr, false)
+	default:
+		o = answerOutcome(resp)
 	}
-	a.finish(status, grpcOutcome(resp, outcomeOf(resp.StatusCode, readErr, writeErr, clientGone)))
-	noteResponse(ctx, resp.StatusCode, readErr != nil && !clientGone)
-	if readErr != nil && !clientGone {
-		// The head is out; the only honest signal left is to break the
-		// client connection so it cannot take a truncated body as whole.
+	a.End(o)
+	if exhausted && o.Kind != upstream.ClientGone {
+		h.up.Stats().LocalReply(localreply.RetryBudgetExhausted)
+	}
+	switch {
+	case writeErr != nil, o.Kind == upstream.ClientGone:
+		noteResponse(ctx, resp.StatusCode, false)
+		abort()
+	case readErr != nil:
 		if h.log.Enabled(ctx, slog.LevelDebug) {
-			h.log.Debug("upstream response body failed", "upstream", h.up.Name(),
-				"endpoint", a.lease.Endpoint().Address, "error", readErr)
+			h.log.Debug("upstream answer failed mid-body", "upstream", h.up.Name(),
+				"endpoint", a.Endpoint().Address, "error", readErr)
 		}
-		panic(http.ErrAbortHandler)
+		if rw, ok := w.(rewinder); ok && rw.Rewind() {
+			cs.beforeWrite() // the last write's deadline may have passed while the upstream stalled
+			reason := o.Kind.Reason()
+			h.localReply(ctx, w, reason, reason.Status(), readErr.Error())
+			return
+		}
+		noteResponse(ctx, resp.StatusCode, true)
+		abort()
 	}
+	noteResponse(ctx, resp.StatusCode, false)
+}
+
+// answerOutcome is what a complete answer means for the endpoint: its
+// status, refined by gRPC's status for a gRPC answer.
+func answerOutcome(resp *http.Response) upstream.Outcome {
+	if grpcUnwell(resp) {
+		return upstream.Unwell(resp.StatusCode)
+	}
+	return upstream.Answer(resp.StatusCode)
 }
 
 // announceTrailers declares the upstream's trailers so they can be sent

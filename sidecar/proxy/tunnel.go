@@ -11,9 +11,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/outrigger-mesh/outrigger/outlier"
-	"github.com/outrigger-mesh/outrigger/sidecar/breaker"
 	"github.com/outrigger-mesh/outrigger/sidecar/localreply"
+	"github.com/outrigger-mesh/outrigger/sidecar/upstream"
 )
 
 // isWebSocket reports whether r asks to switch to WebSocket (RFC 6455
@@ -38,7 +37,7 @@ func headerHasToken(values []string, token string) bool {
 	return false
 }
 
-// upgradedConns are the WebSocket connections a handler is relaying. The
+// upgradedConns are the tunnels (WebSocket, CONNECT) a handler is relaying. The
 // HTTP server forgets a connection once it is hijacked, so the handler
 // tracks them itself, to close them at the end of a drain. Only upgrades
 // touch the mutex, never ordinary requests.
@@ -69,7 +68,7 @@ func (u *upgradedConns) remove(c ...io.Closer) {
 	u.wg.Done()
 }
 
-// CloseUpgraded closes every relayed WebSocket connection and waits until
+// CloseUpgraded closes every relayed tunnel and waits until
 // their relays have finished (or ctx ends). The sidecar calls it once the
 // ordinary requests of a drain are done.
 func (h *Handler) CloseUpgraded(ctx context.Context) {
@@ -86,112 +85,143 @@ func (h *Handler) CloseUpgraded(ctx context.Context) {
 	}
 }
 
-// serveWebSocket relays a WebSocket: the handshake goes to one endpoint
-// (no retries: a handshake is cheap to redo for the client, and an
-// endpoint's 101 commits it), then bytes flow both ways until either side
-// closes. The endpoint's lease — its active count for least_conn — is held
-// for the life of the connection.
-func (h *Handler) serveWebSocket(ctx context.Context, w http.ResponseWriter, r *http.Request) {
-	breakDone, ok := h.up.Breaker().Allow()
-	if !ok {
-		h.localReply(ctx, w, localreply.CircuitOpen, 503, "upstream "+h.up.Name()+" is failing; its circuit breaker is open")
-		return
+// switched reports whether resp hands the connection over: a 101 to a
+// WebSocket handshake, a 2xx to a CONNECT.
+func switched(r *http.Request, resp *http.Response) bool {
+	if r.Method == http.MethodConnect {
+		return resp.StatusCode >= 200 && resp.StatusCode < 300
 	}
-	lease, ok := h.up.Pick(clientKey(r), nil)
-	if !ok {
-		breakDone(breaker.Excluded)
-		h.localReply(ctx, w, localreply.NoHealthyUpstream, 503, "upstream "+h.up.Name()+" has no endpoint to send to")
-		return
-	}
-	// The handshake is bounded by timeout; the connection after it is not
-	// (it lives as long as both sides want), so the request context's
-	// deadline must not reach the upgraded connection.
-	hsCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-	if h.timeout > 0 {
-		t := time.AfterFunc(h.timeout, cancel)
-		defer t.Stop()
-	}
-	out := outbound(hsCtx, h.tr, r, lease.Endpoint().Address, http.NoBody)
-	out.Header["Connection"] = []string{"Upgrade"}
-	out.Header["Upgrade"] = r.Header["Upgrade"]
-	resp, err := h.transport.RoundTrip(out)
-	if err != nil {
-		ae := classify(r.Context(), hsCtx, err)
-		if ae.clientGone {
-			lease.Done(statusClientClosed, outlier.Ignored)
-			breakDone(breaker.Excluded)
-			return
-		}
-		lease.Done(ae.reason.Status(), outlier.LocalFailure)
-		breakDone(breaker.Failure)
-		h.localReply(ctx, w, ae.reason, ae.reason.Status(), err.Error())
-		return
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		// Refused (403, 400, ...): pass the answer on as it is.
-		a := attempt{lease: lease, breakDone: breakDone, resp: resp, status: resp.StatusCode}
-		h.respond(ctx, w, r, &a, false)
-		return
-	}
-	back, ok := resp.Body.(io.ReadWriteCloser)
+	return resp.StatusCode == http.StatusSwitchingProtocols
+}
+
+// relay runs a tunnel the endpoint accepted (a WebSocket's 101, a
+// CONNECT's 2xx): the answer's head goes to the client, then bytes flow
+// both ways until both sides are done or either breaks. The breaker hears
+// of the endpoint's acceptance at once; the endpoint's lease — its active
+// count for least_conn — is held for the life of the tunnel. A refused
+// handshake (403, 400, ...) never gets here: it is an ordinary answer.
+func (h *Handler) relay(ctx context.Context, cs *clientSide, w http.ResponseWriter, a *upstream.Attempt, resp *http.Response) {
+	back, ok := resp.Body.(tunnelConn)
 	if !ok {
 		resp.Body.Close()
-		lease.Done(502, outlier.LocalFailure)
-		breakDone(breaker.Failure)
-		h.localReply(ctx, w, localreply.UpstreamReset, 502, "the endpoint's 101 response is not writable")
+		a.End(upstream.Failed(upstream.ProtocolError))
+		h.localReply(ctx, w, localreply.UpstreamProtocolError, http.StatusBadGateway, "the endpoint's switch is not a connection")
 		return
 	}
-	breakDone(nil)
+	a.Settle()
 	client, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		back.Close()
-		lease.Done(statusClientClosed, outlier.Ignored)
+		a.End(upstream.Failed(upstream.ClientGone))
 		return
 	}
 	h.upgraded.add(client, back)
 	defer h.upgraded.remove(client, back)
-	noteResponse(ctx, http.StatusSwitchingProtocols, false)
-
-	if err := writeSwitching(brw.Writer, resp.Header); err != nil {
+	noteResponse(ctx, resp.StatusCode, false)
+	client.SetDeadline(cs.next())
+	if err := writeSwitch(brw.Writer, resp); err != nil {
 		client.Close()
 		back.Close()
-		lease.Done(statusClientClosed, outlier.Ignored)
+		a.End(upstream.Failed(upstream.ClientGone))
 		return
 	}
-	relay(client, brw.Reader, back)
-	lease.Done(http.StatusSwitchingProtocols, outlier.Success)
+	relayBoth(client, brw.Reader, back, h.idle)
+	a.End(upstream.Answer(resp.StatusCode))
 }
 
-// writeSwitching sends the endpoint's 101 to the client: its headers as
-// they are, Upgrade and Connection included (they carry the switch).
-func writeSwitching(w *bufio.Writer, hdr http.Header) error {
-	if _, err := w.WriteString("HTTP/1.1 101 Switching Protocols\r\n"); err != nil {
+// tunnelConn is the upstream side of a switched connection (h1.Client's
+// body of a 101 or a CONNECT's 2xx).
+type tunnelConn interface {
+	io.ReadWriteCloser
+	CloseWrite() error
+}
+
+// writeSwitch sends the endpoint's switching answer to the client: its
+// status and headers as they are (Upgrade and Connection carry a switch).
+func writeSwitch(w *bufio.Writer, resp *http.Response) error {
+	w.WriteString("HTTP/1.1 ")
+	w.WriteString(resp.Status)
+	w.WriteString("\r\n")
+	if err := resp.Header.Write(w); err != nil {
 		return err
 	}
-	if err := hdr.Write(w); err != nil {
-		return err
-	}
-	if _, err := w.WriteString("\r\n"); err != nil {
-		return err
-	}
+	w.WriteString("\r\n")
 	return w.Flush()
 }
 
-// relay copies both ways until either side is done, then closes both.
-// clientBuf holds any bytes the client sent right after its handshake.
-func relay(client net.Conn, clientBuf *bufio.Reader, back io.ReadWriteCloser) {
-	done := make(chan struct{}, 2)
+// relayBoth copies both ways. A direction that reaches EOF half-closes its
+// destination and the other goes on; an error on either ends both. Every
+// read and write on the client's connection pushes its deadline to now +
+// idle, and the upstream's connection does the same itself (h1.Client), so
+// a tunnel moving no byte either way for idle ends.
+func relayBoth(client net.Conn, clientBuf *bufio.Reader, back tunnelConn, idle time.Duration) {
+	// The handshake's deadline (timeout) does not reach the tunnel.
+	if idle > 0 {
+		client.SetDeadline(time.Now().Add(idle))
+	} else {
+		client.SetDeadline(time.Time{})
+	}
+	up := make(chan error, 1)
 	go func() {
-		io.Copy(back, clientBuf)
-		done <- struct{}{}
+		err := copyWith(back, &idleReader{r: clientBuf, c: client, idle: idle})
+		if err == nil {
+			err = back.CloseWrite()
+		}
+		up <- err
 	}()
-	go func() {
-		io.Copy(client, back)
-		done <- struct{}{}
-	}()
-	<-done
+	err := copyWith(&idleWriter{c: client, idle: idle}, back)
+	if err == nil {
+		err = closeWrite(client)
+	}
+	if err != nil {
+		client.Close()
+		back.Close()
+	}
+	if err := <-up; err != nil {
+		client.Close()
+		back.Close()
+	}
 	client.Close()
 	back.Close()
-	<-done
+}
+
+func copyWith(dst io.Writer, src io.Reader) error {
+	bp := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(bp)
+	_, err := io.CopyBuffer(dst, src, *bp)
+	return err
+}
+
+func closeWrite(c net.Conn) error {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return c.Close()
+}
+
+// idleReader and idleWriter push the connection's deadline (both
+// directions) to now + idle before each read or write.
+type idleReader struct {
+	r    io.Reader
+	c    net.Conn
+	idle time.Duration
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	if r.idle > 0 {
+		r.c.SetDeadline(time.Now().Add(r.idle))
+	}
+	return r.r.Read(p)
+}
+
+type idleWriter struct {
+	c    net.Conn
+	idle time.Duration
+}
+
+func (w *idleWriter) Write(p []byte) (int, error) {
+	if w.idle > 0 {
+		w.c.SetDeadline(time.Now().Add(w.idle))
+	}
+	return w.c.Write(p)
 }

@@ -24,19 +24,21 @@ type Body struct {
 // sent again; a larger or chunked body is streamed and tracked, so a retry
 // after a connect failure is still possible when none of it was read.
 // Reading the body happens only when retries are on (attempts > 0).
-// It returns a value so a request without a body allocates nothing.
-func Prepare(r *http.Request, retries bool) (Body, error) {
-	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+// body is the request's body and length its Content-Length (-1 unknown).
+// It returns a value so a request without a body allocates nothing. A
+// read error is the body's, returned as it is.
+func Prepare(body io.ReadCloser, length int64, retries bool) (Body, error) {
+	if body == nil || body == http.NoBody || length == 0 {
 		return Body{empty: true, replayable: true}, nil
 	}
-	if retries && r.ContentLength > 0 && r.ContentLength <= MaxReplayBody {
-		buf := make([]byte, r.ContentLength)
-		if _, err := io.ReadFull(r.Body, buf); err != nil {
+	if retries && length > 0 && length <= MaxReplayBody {
+		buf := make([]byte, length)
+		if _, err := io.ReadFull(body, buf); err != nil {
 			return Body{}, err
 		}
 		return Body{buf: buf, replayable: true}, nil
 	}
-	return Body{stream: &sentTracker{r: r.Body}}, nil
+	return Body{stream: &sentTracker{r: body}}, nil
 }
 
 // ForAttempt returns the body to send on the next attempt, or false when

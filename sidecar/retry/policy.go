@@ -5,7 +5,6 @@
 package retry
 
 import (
-	"net/http"
 	"strconv"
 	"time"
 
@@ -91,15 +90,4 @@ func (p *Policy) Matches(f Failure, code int) bool {
 		return p.onTimeout
 	}
 	return (p.all5xx && code >= 500 && code <= 599) || p.hasCode(code)
-}
-
-// Idempotent reports whether method may be sent twice (RFC 9110 §9.2.2).
-// A request with any other method is retried only when nothing of it
-// reached the upstream (a connect failure).
-func Idempotent(method string) bool {
-	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
-		return true
-	}
-	return false
 }

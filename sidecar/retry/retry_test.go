@@ -40,15 +40,6 @@ func TestPolicyMatches(t *testing.T) {
 	}
 }
 
-func TestIdempotent(t *testing.T) {
-	for m, want := range map[string]bool{"GET": true, "HEAD": true, "PUT": true, "DELETE": true, "OPTIONS": true,
-		"POST": false, "PATCH": false, "CONNECT": false} {
-		if Idempotent(m) != want {
-			t.Errorf("%s: %v", m, !want)
-		}
-	}
-}
-
 func TestBudget(t *testing.T) {
 	now := time.Unix(1700000000, 0)
 	b := NewBudget(20, 1, func() time.Time { return now })
@@ -81,7 +72,7 @@ func TestBudget(t *testing.T) {
 
 func TestPrepareBody(t *testing.T) {
 	small := httpRequest("PUT", "hello", 5)
-	b, err := Prepare(small, true)
+	b, err := Prepare(small.Body, small.ContentLength, true)
 	if err != nil || !b.Replayable() {
 		t.Fatalf("small body: %v %v", err, b.Replayable())
 	}
@@ -94,7 +85,7 @@ func TestPrepareBody(t *testing.T) {
 	}
 
 	big := httpRequest("POST", strings.Repeat("x", MaxReplayBody+1), MaxReplayBody+1)
-	b, _ = Prepare(big, true)
+	b, _ = Prepare(big.Body, big.ContentLength, true)
 	if b.Replayable() || !b.Untouched() {
 		t.Fatal("a body over 64 KiB must stream, untouched until sent")
 	}
@@ -111,13 +102,13 @@ func TestPrepareBody(t *testing.T) {
 	}
 
 	chunked := httpRequest("PUT", "abc", -1)
-	if b, _ := Prepare(chunked, true); b.Replayable() {
+	if b, _ := Prepare(chunked.Body, chunked.ContentLength, true); b.Replayable() {
 		t.Fatal("a body of unknown length is not held")
 	}
-	if b, _ := Prepare(httpRequest("PUT", "abc", 3), false); b.Replayable() {
+	if b, _ := prepare(httpRequest("PUT", "abc", 3), false); b.Replayable() {
 		t.Fatal("without retries the body must not be read ahead")
 	}
-	if b, _ := Prepare(httpRequest("GET", "", 0), true); !b.Replayable() || !b.Untouched() {
+	if b, _ := prepare(httpRequest("GET", "", 0), true); !b.Replayable() || !b.Untouched() {
 		t.Fatal("no body is trivially replayable")
 	}
 }
@@ -129,4 +120,8 @@ func httpRequest(method, body string, length int64) *http.Request {
 		r.Body = http.NoBody
 	}
 	return r
+}
+
+func prepare(r *http.Request, retries bool) (Body, error) {
+	return Prepare(r.Body, r.ContentLength, retries)
 }

@@ -4,39 +4,30 @@ import (
 	"context"
 	"log/slog"
 	"net"
-	"time"
 
-	"github.com/outrigger-mesh/outrigger/outlier"
 	"github.com/outrigger-mesh/outrigger/sidecar/balancer"
-	"github.com/outrigger-mesh/outrigger/sidecar/breaker"
 	"github.com/outrigger-mesh/outrigger/sidecar/localreply"
-	"github.com/outrigger-mesh/outrigger/sidecar/retry"
 	"github.com/outrigger-mesh/outrigger/sidecar/upstream"
 )
 
-// The statuses a connection's lease is finished with. TCP has none of its
-// own; these keep the endpoint's per-code counters readable next to HTTP's.
-const (
-	statusOK           = 200 // the pair ended normally (or went idle)
-	statusClientClosed = 499 // the client reset it, or the drain cut it: not the endpoint's doing
-	statusFailed       = 502 // connect failure, or the endpoint reset the pair
-)
+// statusOK is what a pair that ended normally (or went idle) is recorded
+// with: TCP has no status of its own, and this keeps the endpoint's
+// per-code counters readable next to HTTP's (a client's fault is 499, the
+// endpoint's 502, as for HTTP).
+const statusOK = 200
 
 // serve handles one client connection from admission to the end of its
 // pair. It runs on the connection's own goroutine.
 func (s *Server) serve(sess *session) {
 	defer s.untrack(sess)
-	stats := s.up.Stats()
-	if !stats.TryBeginRequest(s.maxConns) {
+	if !s.up.Admit() {
 		s.refuse(sess, localreply.Overflow, "max_requests connections already open")
 		return
 	}
-	start := time.Now()
-	defer func() { stats.EndRequest(time.Since(start)) }()
-	s.up.RetryBudget().Request()
+	defer s.up.Release(s.up.Now())
 
-	lease, conn, reason, ok := s.connect(sess)
-	if !ok {
+	a, conn, reason := s.connect(sess)
+	if conn == nil {
 		if reason != nil {
 			s.refuse(sess, *reason, "")
 		} else {
@@ -46,11 +37,10 @@ func (s *Server) serve(sess *session) {
 	}
 	if !sess.attach(conn) {
 		// Shutdown's deadline passed while connecting.
-		lease.Done(statusClientClosed, outlier.Ignored)
+		a.End(upstream.Failed(upstream.ClientGone))
 		return
 	}
-	status, o := sess.relay(s.idle)
-	lease.Done(status, o)
+	a.End(sess.relay(s.idle))
 }
 
 // refuse closes the client connection with a reset (the application sees
@@ -65,61 +55,53 @@ func (s *Server) refuse(sess *session, r localreply.Reason, detail string) {
 }
 
 var (
-	reasonCircuitOpen     = localreply.CircuitOpen
-	reasonNoUpstream      = localreply.NoHealthyUpstream
 	reasonConnectFailure  = localreply.ConnectFailure
 	reasonBudgetExhausted = localreply.RetryBudgetExhausted
 )
 
 // connect opens the upstream side: per attempt the breaker, a pick and a
-// dial under connect_timeout. A failed dial counts against the endpoint and
-// the breaker, and is tried again on another endpoint while retries.attempts,
-// `retries.on: connect_failure`, a closed breaker and the retry budget allow.
-// On success the lease is held (the endpoint's active count includes this
-// connection) and the breaker has been told. reason is nil when the drain
-// cancelled the connect.
-func (s *Server) connect(sess *session) (lease upstream.Lease, conn net.Conn, reason *localreply.Reason, ok bool) {
+// dial under connect_timeout, through the upstream's attempt seam. A
+// failed dial ends the attempt as a connect failure (the endpoint's, for
+// the outlier detector and the breaker) and goes to the retry gate: nothing
+// was sent, so any connection may be tried again on another endpoint while
+// retries.attempts, `retries.on: connect_failure`, a closed breaker and
+// the budget allow. On success the breaker has been told (Settle) and the
+// attempt — the endpoint's active count — is held for the pair's life.
+// reason is nil when the drain cancelled the connect.
+func (s *Server) connect(sess *session) (a upstream.Attempt, conn net.Conn, reason *localreply.Reason) {
 	key := ""
 	if s.ipHash {
 		key = clientIP(sess.client.RemoteAddr())
 	}
-	policy := s.up.RetryPolicy()
 	var avoid *balancer.Endpoint
 	for n := 0; ; n++ {
-		breakDone, allowed := s.up.Breaker().Allow()
-		if !allowed {
-			return lease, nil, &reasonCircuitOpen, false
+		var refused *upstream.Refusal
+		if a, refused = s.up.Begin(nil, key, avoid); refused != nil {
+			return a, nil, &refused.Reason
 		}
-		var picked bool
-		if lease, picked = s.up.Pick(key, avoid); !picked {
-			breakDone(breaker.Excluded)
-			return lease, nil, &reasonNoUpstream, false
-		}
-		addr := lease.Endpoint().Address
+		addr := a.Endpoint().Address
 		c, err := s.dialer.DialContext(s.dialCtx, "tcp", addr)
 		if err == nil {
-			breakDone(nil)
-			return lease, c, nil, true
+			a.Settle()
+			return a, c, nil
 		}
 		if s.dialCtx.Err() != nil {
-			lease.Done(statusClientClosed, outlier.Ignored)
-			breakDone(breaker.Excluded)
-			return lease, nil, nil, false
+			a.End(upstream.Failed(upstream.ClientGone))
+			return a, nil, nil
 		}
-		lease.Done(statusFailed, outlier.LocalFailure)
-		breakDone(breaker.Failure)
+		o := upstream.Failed(upstream.ConnectFailed)
+		a.End(o)
 		if s.log.Enabled(context.Background(), slog.LevelDebug) {
 			s.log.Debug("connect failed", "upstream", s.up.Name(), "endpoint", addr, "attempt", n+1, "error", err)
 		}
-		if n >= policy.Attempts || !policy.Matches(retry.ConnectFailure, 0) ||
-			s.up.Breaker().State() != breaker.Closed {
-			return lease, nil, &reasonConnectFailure, false
+		switch a.Retry(s.dialCtx, n, o, upstream.Replay{Idempotent: true, Resendable: true}) {
+		case upstream.RetryNow:
+			avoid = a.Endpoint()
+			continue
+		case upstream.BudgetExhausted:
+			return a, nil, &reasonBudgetExhausted
 		}
-		if !s.up.RetryBudget().TryRetry() {
-			return lease, nil, &reasonBudgetExhausted, false
-		}
-		s.up.Stats().Retry()
-		avoid = lease.Endpoint()
+		return a, nil, &reasonConnectFailure
 	}
 }
 

@@ -94,7 +94,7 @@ func closedAddr(t *testing.T) string {
 	return addr
 }
 
-// newUpstream builds a tcp upstream with SPEC.md's defaults (edited by
+// newUpstream builds a tcp upstream with the documented defaults (edited by
 // edit) over addrs, all healthy.
 func newUpstream(t *testing.T, edit func(*config.Upstream), addrs ...string) *upstream.Upstream {
 	t.Helper()

@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/outrigger-mesh/outrigger/outlier"
+	"github.com/outrigger-mesh/outrigger/sidecar/upstream"
 )
 
 // endReason says why a session ended; the first one set wins.
@@ -38,7 +38,8 @@ const checksPerIdle = 4
 // connection. end closes both exactly once; Shutdown calls it from another
 // goroutine, so the upstream conn is published under mu.
 type session struct {
-	client net.Conn
+	client net.Conn      // the accepted connection itself (a *net.TCPConn: splice, SetLinger)
+	closer io.Closer     // what closes it: the accept loop's wrapper, which frees its slot
 	done   chan struct{} // closed by end
 
 	mu            sync.Mutex
@@ -88,7 +89,7 @@ func (s *session) end(why endReason) {
 	case endRefused:
 		resetOnClose(s.client)
 	}
-	s.client.Close()
+	s.closer.Close()
 	if s.upstream != nil {
 		s.upstream.Close()
 	}
@@ -96,9 +97,9 @@ func (s *session) end(why endReason) {
 
 // relay copies both ways until the session ends: both directions reached
 // EOF (with half-close in between), the pair went idle, either side
-// failed, or the drain ended it. It returns what the endpoint's lease is
-// finished with.
-func (s *session) relay(idle time.Duration) (int, outlier.Outcome) {
+// failed, or the drain ended it. It returns what the endpoint's attempt
+// ends with: the endpoint's own failure only when its side broke.
+func (s *session) relay(idle time.Duration) upstream.Outcome {
 	s.idle, s.slice, s.base = idle, idle/checksPerIdle, time.Now()
 	done := make(chan struct{})
 	go func() {
@@ -113,13 +114,13 @@ func (s *session) relay(idle time.Duration) (int, outlier.Outcome) {
 	s.mu.Unlock()
 	switch {
 	case why == endShutdown:
-		return statusClientClosed, outlier.Ignored
+		return upstream.Failed(upstream.ClientGone)
 	case why == endFailed && broke:
-		return statusFailed, outlier.LocalFailure
+		return upstream.Failed(upstream.Reset)
 	case why == endFailed:
-		return statusClientClosed, outlier.Ignored // the client's side broke
+		return upstream.Failed(upstream.ClientGone) // the client's side broke
 	}
-	return statusOK, outlier.Success
+	return upstream.Answer(statusOK)
 }
 
 // pipe copies src to dst until src's EOF, then half-closes dst (the other

@@ -14,15 +14,14 @@ package tcpproxy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
+	"github.com/outrigger-mesh/outrigger/sidecar/accept"
 	"github.com/outrigger-mesh/outrigger/sidecar/config"
 	"github.com/outrigger-mesh/outrigger/sidecar/upstream"
 )
@@ -43,10 +42,10 @@ type Options struct {
 	IdleTimeout time.Duration
 }
 
-// Server relays the connections of one upstream listener. Serve runs one
-// accept loop per listener; every accepted connection is served on its own
-// goroutine (two while relaying). Shutdown, Close and ActiveConns may be
-// called from any goroutine.
+// Server relays the connections of one upstream listener. Every connection
+// handed to ServeConn is served on its own goroutine (two while relaying).
+// ServeConn, Shutdown, Close and ActiveConns may be called from any
+// goroutine.
 type Server struct {
 	up       *upstream.Upstream
 	log      *slog.Logger
@@ -61,8 +60,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	closing   bool
-	quit      chan struct{} // closed when shutting down: ends accept back-offs
-	listeners map[net.Listener]struct{}
+	listeners map[net.Listener]struct{} // Serve's, closed by Shutdown
 	sessions  map[*session]struct{}
 	handlers  sync.WaitGroup // one per tracked session
 	active    atomic.Int64
@@ -93,15 +91,29 @@ func New(up *upstream.Upstream, opts Options) *Server {
 		ipHash:     cfg.LB == config.LBIPHash,
 		dialCtx:    ctx,
 		cancelDial: cancel,
-		quit:       make(chan struct{}),
 		listeners:  map[net.Listener]struct{}{},
 		sessions:   map[*session]struct{}{},
 	}
 }
 
-// Serve accepts connections on ln until Shutdown or Close, and returns
-// ErrServerClosed then (or ln's error if it fails otherwise). ln is closed
-// when Serve returns.
+// ServeConn serves c on a new goroutine and reports true, or reports
+// false (leaving c to the caller) once Shutdown or Close was called. c
+// may be the accept loop's *accept.Conn: the pair then copies on the
+// connection inside it (splice(2) needs the *net.TCPConn) and closes it
+// through the wrapper, which frees its max_connections slot.
+func (s *Server) ServeConn(c net.Conn) bool {
+	sess := s.track(c)
+	if sess == nil {
+		return false
+	}
+	go s.serve(sess)
+	return true
+}
+
+// Serve accepts connections on ln with the sidecar's accept loop (package
+// accept) until Shutdown or Close, and returns ErrServerClosed then (or
+// ln's error if it fails otherwise). ln is closed when Serve returns. The
+// sidecar hands connections to ServeConn; Serve is for tests.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	if s.closing {
@@ -117,49 +129,14 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.mu.Unlock()
 		ln.Close()
 	}()
-
-	var backoff time.Duration
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if s.shuttingDown() {
-				return ErrServerClosed
-			}
-			if !transient(err) {
-				return err
-			}
-			// Out of file descriptors or memory: wait a little (up to 1s,
-			// as net/http does) instead of spinning, unless shut down.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.log.Warn("accept failed; retrying", "upstream", s.up.Name(), "error", err, "in", backoff)
-			t := time.NewTimer(backoff)
-			select {
-			case <-t.C:
-			case <-s.quit:
-				t.Stop()
-				return ErrServerClosed
-			}
-			continue
-		}
-		backoff = 0
-		sess := s.track(c)
-		if sess == nil {
-			c.Close()
-			return ErrServerClosed
-		}
-		go s.serve(sess)
+	err := accept.Serve(ln, s)
+	if s.shuttingDown() {
+		return ErrServerClosed
 	}
-}
-
-// transient reports whether an accept error may go away by itself.
-func transient(err error) bool {
-	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED} {
-		if errors.Is(err, e) {
-			return true
-		}
+	if err == nil {
+		err = net.ErrClosed
 	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	return err
 }
 
 func (s *Server) shuttingDown() bool {
@@ -177,7 +154,10 @@ func (s *Server) track(c net.Conn) *session {
 	if s.closing {
 		return nil
 	}
-	sess := &session{client: c, done: make(chan struct{})}
+	sess := &session{client: c, closer: c, done: make(chan struct{})}
+	if nc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		sess.client = nc.NetConn()
+	}
 	s.sessions[sess] = struct{}{}
 	s.handlers.Add(1)
 	s.active.Add(1)
@@ -205,7 +185,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if !s.closing {
 		s.closing = true
-		close(s.quit)
 		for ln := range s.listeners {
 			ln.Close()
 		}

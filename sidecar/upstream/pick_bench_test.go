@@ -2,7 +2,6 @@ package upstream
 
 import (
 	"fmt"
-	"github.com/outrigger-mesh/outrigger/outlier"
 	"testing"
 )
 
@@ -22,8 +21,8 @@ func BenchmarkPickAmongUpstreams(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
-				l, _ := u.Pick("", nil)
-				l.Done(200, outlier.Success)
+				a, _ := u.Begin(nil, "", nil)
+				a.End(Answer(200))
 			}
 		})
 	}

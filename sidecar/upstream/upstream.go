@@ -1,7 +1,8 @@
 // Package upstream is the runtime side of one configured upstream: its
 // current endpoint snapshot, the balancing policy, and the counters the
 // admin API and metrics read. Discovery publishes new snapshots with Update;
-// requests read them with Pick, lock-free (STYLE.md 2).
+// requests read them through Begin, lock-free: an immutable snapshot
+// swapped atomically, per-endpoint counters carried over by address.
 package upstream
 
 import (
@@ -46,9 +47,10 @@ type Options struct {
 	Logger        *slog.Logger
 }
 
-// Upstream is one upstream's runtime state. Pick and Lease.Done are called
-// from request goroutines concurrently and never block; Update is called by
-// the upstream's discovery goroutine; readers (admin, metrics) call Snapshot.
+// Upstream is one upstream's runtime state. Admit, Begin, Attempt.End and
+// Attempt.Retry are called from request goroutines concurrently and never
+// block; Update is called by the upstream's discovery goroutine; readers
+// (admin, metrics) call Snapshot.
 type Upstream struct {
 	cfg    config.Upstream
 	policy balancer.Policy
@@ -60,6 +62,9 @@ type Upstream struct {
 	breaker  *breaker.Breaker
 	budget   *retry.Budget
 	retries  retry.Policy
+	refusals refusals
+	// maxRequests is circuit_breaker.max_requests, the concurrency cap.
+	maxRequests int64
 
 	snap   atomic.Pointer[Snapshot] // nil until the first discovery result
 	listen atomic.Pointer[string]   // the bound listener address
@@ -102,6 +107,9 @@ func New(cfg config.Upstream, opts Options) (*Upstream, error) {
 		breaker:  breaker.New(cfg.Name, cfg.CircuitBreaker, log),
 		budget:   retry.NewBudget(cfg.Retries.BudgetPercent, cfg.Retries.MinPerSecond, now),
 		retries:  retry.NewPolicy(cfg.Retries),
+		refusals: newRefusals(cfg.Name),
+
+		maxRequests: int64(cfg.CircuitBreaker.MaxRequests),
 	}, nil
 }
 
@@ -245,49 +253,18 @@ func (u *Upstream) LastUpdate() time.Time {
 // DiscoveryError counts a failed discovery attempt; the snapshot stays.
 func (u *Upstream) DiscoveryError() { u.stats.discoveryErrors.Add(1) }
 
-// Lease is one request's hold on an endpoint. It is a value, not a closure,
-// so picking allocates nothing. Every Lease from Pick must be Done once.
-type Lease struct {
-	ep    *balancer.Endpoint
-	up    *Upstream
-	start time.Time
-}
-
-// Pick chooses an endpoint for a request from the current snapshot and marks
-// the request active on it. ok is false when there is no endpoint to use.
-// key identifies the client for ip_hash. avoid, when not nil, is the
-// endpoint a retry should not go back to: another one is taken whenever
-// there is another.
-func (u *Upstream) Pick(key string, avoid *balancer.Endpoint) (l Lease, ok bool) {
+// pick chooses an endpoint from the current snapshot, or reports that
+// there is none. It reads one atomic pointer and allocates nothing.
+func (u *Upstream) pick(key string, avoid *balancer.Endpoint) (*balancer.Endpoint, bool) {
 	s := u.snap.Load()
 	if s == nil || len(s.Pickable) == 0 {
-		return Lease{}, false
+		return nil, false
 	}
 	e := u.policy.Pick(s.Pickable, key)
 	if e == avoid && len(s.Pickable) > 1 {
 		e = leastActiveExcept(s.Pickable, avoid)
 	}
-	e.Begin()
-	return Lease{ep: e, up: u, start: u.now()}, true
-}
-
-// Endpoint is the endpoint the lease holds.
-func (l Lease) Endpoint() *balancer.Endpoint { return l.ep }
-
-// Done finishes the attempt: status is what it produced (the upstream's
-// status or the local reply's), o what it means for the endpoint. The
-// outlier detector counts it; when that ejects the endpoint, the snapshot
-// is rebuilt without it before Done returns, and ejected is true (the
-// request's span notes it).
-func (l Lease) Done(status int, o outlier.Outcome) (ejected bool) {
-	now := l.up.now()
-	failed := o == outlier.Upstream5xx || o == outlier.LocalFailure
-	l.ep.Finish(status, failed, int64(now.Sub(l.start)), now.UnixNano())
-	if l.up.detector.Record(&l.ep.Outlier, o) {
-		l.up.republish()
-		return l.ep.Outlier.Ejected()
-	}
-	return false
+	return e, true
 }
 
 // leastActiveExcept is the retry fallback when the policy picked the

@@ -2,7 +2,6 @@ package upstream
 
 import (
 	"fmt"
-	"github.com/outrigger-mesh/outrigger/outlier"
 	"testing"
 	"time"
 
@@ -34,32 +33,32 @@ func TestPickBeforeAndAfterFirstUpdate(t *testing.T) {
 	if u.Ready() {
 		t.Fatal("ready before any update")
 	}
-	if _, ok := u.Pick("", nil); ok {
-		t.Fatal("picked with no snapshot")
+	if _, ref := u.Begin(nil, "", nil); ref == nil || ref.Reason.String() != "no_healthy_upstream" {
+		t.Fatalf("began with no snapshot: %v", ref)
 	}
 	u.Update(nil)
 	if !u.Ready() {
 		t.Fatal("an empty set is still a first result")
 	}
-	if _, ok := u.Pick("", nil); ok {
-		t.Fatal("picked from an empty set")
+	if _, ref := u.Begin(nil, "", nil); ref == nil {
+		t.Fatal("began with an empty set")
 	}
 	u.Update(instances("a:1"))
-	l, ok := u.Pick("", nil)
-	if !ok || l.Endpoint().Address != "a:1" || l.Endpoint().Active() != 1 {
-		t.Fatalf("pick = %v %v", l.Endpoint(), ok)
+	a, ref := u.Begin(nil, "", nil)
+	if ref != nil || a.Endpoint().Address != "a:1" || a.Endpoint().Active() != 1 {
+		t.Fatalf("begin = %v %v", a.Endpoint(), ref)
 	}
-	l.Done(200, outlier.Success)
-	if e := l.Endpoint(); e.Active() != 0 || e.Requests() != 1 {
-		t.Fatalf("after done: active %d requests %d", e.Active(), e.Requests())
+	a.End(Answer(200))
+	if e := a.Endpoint(); e.Active() != 0 || e.Requests() != 1 {
+		t.Fatalf("after end: active %d requests %d", e.Active(), e.Requests())
 	}
 }
 
 func TestUpdateCarriesStateByAddress(t *testing.T) {
 	u := newTestUpstream(t, "least_conn")
 	u.Update(instances("a:1", "b:2"))
-	l, _ := u.Pick("", nil)
-	held := l.Endpoint()
+	a, _ := u.Begin(nil, "", nil)
+	held := a.Endpoint()
 	u.Update(instances("b:2", "c:3", "a:1"))
 	s := u.Snapshot()
 	found := false
@@ -79,7 +78,7 @@ func TestUpdateCarriesStateByAddress(t *testing.T) {
 	if u.Snapshot().Members[0].Endpoint == held {
 		t.Fatal("an endpoint that left and came back kept its old state object")
 	}
-	l.Done(200, outlier.Success) // the old object still finishes cleanly
+	a.End(Answer(200)) // the old object still finishes cleanly
 	if u.Stats().DiscoveryUpdates() != 4 || u.LastUpdate().IsZero() {
 		t.Fatalf("updates %d last %v", u.Stats().DiscoveryUpdates(), u.LastUpdate())
 	}

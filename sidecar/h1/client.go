@@ -1,0 +1,270 @@
+package h1
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Client is the HTTP/1.1 client of one upstream: a pool of keep-alive
+// connections per endpoint, request heads written straight to a buffered
+// connection and answers read with the same lexer and framing rules the
+// Server applies to requests (no net/http client machinery: no goroutine
+// per connection, no connection-state channels).
+//
+// The rules that keep one request's answer from reaching another: an
+// answer that breaks framing is a *ProtocolError and its connection is
+// closed; a body read to its end with more bytes behind it fails the same
+// way; a pooled connection is checked before reuse and closed if the
+// upstream sent anything while it was idle. A request is sent a second
+// time (on a fresh connection, when a pooled one turns out closed) only if
+// nothing of it was written, or it is idempotent without a body.
+//
+// Limits, on purpose: the request body is written completely before the
+// answer is read (an upstream that answers early and stops reading a large
+// body fails the attempt); no HTTP/2, proxying or TLS.
+//
+// RoundTrip, CloseIdleConnections and Forget may be called concurrently.
+type Client struct {
+	dialer         net.Dialer
+	maxIdle        int
+	idleTimeout    time.Duration
+	streamIdle     time.Duration
+	maxHeaderBytes int
+	maxInterim     int
+	log            *slog.Logger
+	// pools maps an endpoint address to its *connPool. A sync.Map: after
+	// an endpoint's first request every lookup is a read, lock-free.
+	pools sync.Map
+}
+
+// ClientOptions configure a Client.
+type ClientOptions struct {
+	ConnectTimeout time.Duration // bounds each dial (connect_timeout)
+	KeepAlive      time.Duration // TCP keep-alive probes; 0 = Go's default
+	// MaxIdlePerEndpoint idle connections are kept per endpoint; 0
+	// disables reuse (max_idle_per_endpoint).
+	MaxIdlePerEndpoint int
+	// IdleTimeout closes a pooled connection idle for longer (idle_timeout).
+	IdleTimeout time.Duration
+	// StreamIdleTimeout fails a request whose connection moved no byte
+	// either way for this long (limits.stream_idle_timeout); 0 = none.
+	StreamIdleTimeout time.Duration
+	// MaxResponseHeaderBytes bounds all the heads of one answer, 1xx ones
+	// included (limits.max_response_header_bytes); <= 0 means
+	// DefaultMaxHeaderBytes.
+	MaxResponseHeaderBytes int
+	// MaxInformational is how many 1xx responses may come before the final
+	// one (limits.max_informational_responses).
+	MaxInformational int
+	Logger           *slog.Logger // debug lines for connections dropped; nil discards
+}
+
+// NewClient returns a client with opts.
+func NewClient(opts ClientOptions) *Client {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	maxHead := opts.MaxResponseHeaderBytes
+	if maxHead <= 0 {
+		maxHead = DefaultMaxHeaderBytes
+	}
+	return &Client{
+		dialer:         net.Dialer{Timeout: opts.ConnectTimeout, KeepAlive: opts.KeepAlive},
+		maxIdle:        max(opts.MaxIdlePerEndpoint, 0),
+		idleTimeout:    opts.IdleTimeout,
+		streamIdle:     opts.StreamIdleTimeout,
+		maxHeaderBytes: maxHead,
+		maxInterim:     max(opts.MaxInformational, 0),
+		log:            log,
+	}
+}
+
+// connPool holds one endpoint's idle connections; a buffered channel is
+// the free list, so getting and putting take no lock of ours.
+type connPool struct {
+	addr string
+	idle chan *upConn
+}
+
+func (cl *Client) pool(addr string) *connPool {
+	if p, ok := cl.pools.Load(addr); ok {
+		return p.(*connPool)
+	}
+	p, _ := cl.pools.LoadOrStore(addr, &connPool{addr: addr, idle: make(chan *upConn, cl.maxIdle)})
+	return p.(*connPool)
+}
+
+// get returns a pooled connection fit for a request, or nil. One that
+// idled too long, that the upstream closed, or on which the upstream sent
+// something unasked is closed instead.
+func (cl *Client) get(p *connPool) *upConn {
+	for {
+		select {
+		case c := <-p.idle:
+			if cl.idleTimeout > 0 && time.Since(c.lastUsed) > cl.idleTimeout {
+				c.Close()
+				continue
+			}
+			if !c.quiet() {
+				if cl.log.Enabled(context.Background(), slog.LevelDebug) {
+					cl.log.Debug("h1: closing an idle upstream connection that the endpoint closed or sent unasked bytes on",
+						"endpoint", p.addr)
+				}
+				c.Close()
+				continue
+			}
+			return c
+		default:
+			return nil
+		}
+	}
+}
+
+func (cl *Client) put(p *connPool, c *upConn) {
+	if cur, ok := cl.pools.Load(p.addr); !ok || cur != p {
+		c.Close() // the endpoint was forgotten while this request ran
+		return
+	}
+	c.lastUsed = time.Now()
+	select {
+	case p.idle <- c:
+	default:
+		c.Close()
+	}
+}
+
+// CloseIdleConnections closes every pooled connection (on reload and
+// shutdown).
+func (cl *Client) CloseIdleConnections() {
+	cl.pools.Range(func(_, p any) bool {
+		drainPool(p.(*connPool))
+		return true
+	})
+}
+
+// Forget closes the idle connections to addr and drops its pool: the
+// endpoint has left the upstream. A request still running to it finishes;
+// its connection is then closed, not pooled.
+func (cl *Client) Forget(addr string) {
+	if p, ok := cl.pools.LoadAndDelete(addr); ok {
+		drainPool(p.(*connPool))
+	}
+}
+
+func drainPool(p *connPool) {
+	for {
+		select {
+		case c := <-p.idle:
+			c.Close()
+		default:
+			return
+		}
+	}
+}
+
+// RoundTrip sends req to the endpoint req.URL.Host and reads the answer's
+// head; the body streams from the connection. Errors: a dial error
+// (*net.OpError, Op "dial"), a *ProtocolError, a *RequestBodyError (the
+// request's own body failed), a *NotSentError around a failure before any
+// byte was written, or the connection's error — wrapped together with the
+// context's error when req's context ended.
+//
+// A 101 answer to a request with Upgrade, or a 2xx to a CONNECT, leaves the
+// connection to the caller: the body then reads and writes the raw
+// connection (it implements io.Writer and CloseWrite).
+func (cl *Client) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	p := cl.pool(req.URL.Host)
+	if c := cl.get(p); c != nil {
+		resp, err := cl.exchange(ctx, p, c, req, true)
+		if err != errStale {
+			return resp, err
+		}
+	}
+	nc, err := cl.dialer.DialContext(ctx, "tcp", req.URL.Host)
+	if err != nil {
+		return nil, err
+	}
+	return cl.exchange(ctx, p, newUpConn(nc, cl.streamIdle), req, false)
+}
+
+// exchange writes req on c and reads the answer's head.
+func (cl *Client) exchange(ctx context.Context, p *connPool, c *upConn, req *http.Request, reused bool) (*http.Response, error) {
+	stop := c.begin(ctx)
+	written, read := c.written, c.read
+	fail := func(err error, sent bool) (*http.Response, error) {
+		stop()
+		c.Close()
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+		}
+		if !sent {
+			err = &NotSentError{Err: err}
+		}
+		return nil, err
+	}
+	if err := writeRequest(c.bw, req); err != nil {
+		sent := c.written > written
+		var be *RequestBodyError
+		if reused && !sent && !errors.As(err, &be) && isReset(err) {
+			// The upstream closed the pooled connection; it saw nothing.
+			stop()
+			c.Close()
+			return nil, errStale
+		}
+		return fail(err, sent)
+	}
+	resp, b, err := cl.readResponse(c, req)
+	if err != nil {
+		if reused && c.read == read && isReset(err) && ctx.Err() == nil && resendable(req) {
+			// Closed before answering: it may have seen the request, so
+			// only a request that is safe to repeat goes again.
+			stop()
+			c.Close()
+			return nil, errStale
+		}
+		return fail(err, true)
+	}
+	b.p, b.stop = p, stop
+	switch {
+	case b.tunnel:
+		stop() // the tunnel outlives the request's context
+		c.detach()
+	case b.none:
+		if c.br.Buffered() > 0 {
+			// Bytes after an answer that has no body: a body on a HEAD,
+			// 204 or 304 answer, or worse.
+			return fail(protocolError(reasonExtraBytes), true)
+		}
+		resp.Body = http.NoBody
+		b.finish(b.keep)
+		return resp, nil
+	}
+	resp.Body = b
+	return resp, nil
+}
+
+// resendable: a request that may go again after the upstream may have
+// received it — idempotent (RFC 9110 §9.2.2) and without a body.
+func resendable(req *http.Request) bool {
+	return Idempotent(req.Method) && (req.Body == nil || req.Body == http.NoBody)
+}
+
+// Idempotent reports whether a request with this method may be applied
+// twice with the effect of once (RFC 9110 §9.2.2). A request with any
+// other method (POST, PATCH, CONNECT) is sent at most once unless the
+// connection was never written to.
+func Idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,165 @@
+package proxy
+
+import (
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/outrigger-mesh/outrigger/sidecar/h1"
+)
+
+// clientSide bounds the time a request's client may hold the sidecar: each
+// read of its body and each write of the answer gets a deadline, the
+// earlier of the request's own deadline (`timeout`) and now +
+// limits.stream_idle_timeout. A client that stops sending its body, or
+// stops reading the answer, is cut off there, its concurrency slot and
+// upstream connection released, and the attempt counts as the client's
+// (docs/contract.md, "Limits"). Without it a stalled client held both
+// forever and held a SIGTERM drain for the whole drain_timeout.
+//
+// Bytes moving either way extend both deadlines while the body is still
+// being read (a full-duplex stream: the client is silent but reading), so
+// a stream ends only when nothing moves for the idle time. Once the body
+// is done, only the write deadline is set: on HTTP/1.1 the connection's
+// read side is then watched for the client going away.
+//
+// clientSide itself is the handler's, used on its goroutine (it lives on
+// the handler's stack). The body's side, bodyReader, is shared with
+// whoever reads the body and exists only for a request with one.
+type clientSide struct {
+	wd     interface{ SetWriteDeadline(time.Time) error } // nil: not supported
+	fixed  time.Time                                      // the request's deadline; zero: none
+	idle   time.Duration                                  // zero: none
+	armedW time.Time                                      // the write deadline set
+	rd     interface{ SetReadDeadline(time.Time) error }  // nil: not supported
+	reader *bodyReader                                    // nil: no body
+}
+
+func newClientSide(w http.ResponseWriter, fixed time.Time, idle time.Duration) clientSide {
+	cs := clientSide{fixed: fixed, idle: idle}
+	cs.rd, _ = w.(interface{ SetReadDeadline(time.Time) error })
+	cs.wd, _ = w.(interface{ SetWriteDeadline(time.Time) error })
+	return cs
+}
+
+// deadline is the earlier of fixed and now + idle; zero when neither.
+func deadline(fixed time.Time, idle time.Duration) time.Time {
+	d := fixed
+	if idle > 0 {
+		if t := time.Now().Add(idle); d.IsZero() || t.Before(d) {
+			d = t
+		}
+	}
+	return d
+}
+
+// next is the deadline for the next read or write.
+func (cs *clientSide) next() time.Time { return deadline(cs.fixed, cs.idle) }
+
+func bounded(fixed time.Time, idle time.Duration) bool { return idle > 0 || !fixed.IsZero() }
+
+// due reports whether a deadline set at armed must move to d: it is unset,
+// d is earlier, or d is later by more than a sixteenth of the idle
+// timeout. Each SetDeadline updates the runtime's timers, so a stream of
+// writes moves its deadline now and then, not every time (an idle timeout
+// may end a stream up to 1/16 of it early).
+func due(armed, d time.Time, idle time.Duration) bool {
+	return armed.IsZero() || d.Before(armed) || d.Sub(armed) > idle/16
+}
+
+// beforeWrite arms the write deadline for a write of the answer, and
+// extends a body read still in progress.
+func (cs *clientSide) beforeWrite() {
+	if !bounded(cs.fixed, cs.idle) {
+		return
+	}
+	d := cs.next()
+	if cs.wd != nil && due(cs.armedW, d, cs.idle) {
+		cs.wd.SetWriteDeadline(d)
+		cs.armedW = d
+	}
+	if cs.reader != nil {
+		cs.reader.extend(d)
+	}
+}
+
+// end is called before the handler returns: from then on the body's side
+// leaves the ResponseWriter alone (net/http's HTTP/2 client may go on
+// reading the body after the handler returned, and the server's
+// ResponseWriter is gone by then).
+func (cs *clientSide) end() {
+	if cs.reader != nil {
+		cs.reader.mu.Lock()
+		cs.reader.ended = true
+		cs.reader.mu.Unlock()
+	}
+}
+
+// body wraps the request's body: every read is bounded, and any failure
+// to read it is the client's (*h1.RequestBodyError), whichever transport
+// reads it.
+func (cs *clientSide) body(r io.ReadCloser) io.ReadCloser {
+	if r == nil || r == http.NoBody {
+		return r
+	}
+	cs.reader = &bodyReader{r: r, rd: cs.rd, fixed: cs.fixed, idle: cs.idle}
+	return cs.reader
+}
+
+// bodyReader is the request body as the transport reads it. mu orders its
+// use of the ResponseWriter (a read deadline) with the handler's end.
+type bodyReader struct {
+	r     io.ReadCloser
+	rd    interface{ SetReadDeadline(time.Time) error } // nil: not supported
+	fixed time.Time
+	idle  time.Duration
+	done  atomic.Bool // the body ended (EOF or an error)
+
+	mu     sync.Mutex
+	ended  bool      // the handler returned
+	armedR time.Time // the read deadline set
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	b.setRead(deadline(b.fixed, b.idle), false)
+	n, err := b.r.Read(p)
+	switch {
+	case err == io.EOF:
+		b.done.Store(true)
+		b.setRead(time.Time{}, true) // from now on the read side only watches for the client leaving
+	case err != nil:
+		b.done.Store(true)
+		return n, &h1.RequestBodyError{Err: err}
+	}
+	return n, err
+}
+
+func (b *bodyReader) Close() error { return b.r.Close() }
+
+// extend moves the read deadline on activity of the handler's (a write):
+// a full-duplex stream is idle only when nothing moves either way.
+func (b *bodyReader) extend(d time.Time) {
+	if !b.done.Load() {
+		b.setRead(d, false)
+	}
+}
+
+// setRead sets the read deadline to d (lazily, see due), or clears it.
+func (b *bodyReader) setRead(d time.Time, clear bool) {
+	if b.rd == nil || !bounded(b.fixed, b.idle) {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.ended:
+	case clear:
+		b.rd.SetReadDeadline(time.Time{})
+		b.armedR = time.Time{}
+	case due(b.armedR, d, b.idle):
+		b.rd.SetReadDeadline(d)
+		b.armedR = d
+	}
+}
