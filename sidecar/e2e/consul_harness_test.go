@@ -55,18 +55,29 @@ type consulAgent struct {
 	cmd   *exec.Cmd
 	done  chan struct{}
 	log   *logBuffer
+
+	clientOnce sync.Once
+	cl         *api.Client
+	clErr      error
 }
 
 func (c *consulAgent) addr() string { return fmt.Sprintf("127.0.0.1:%d", c.ports[0]) }
 
+// client is the test's one API client for the agent. One, not one per
+// call: every api.Client has its own connection pool, and a poll that made
+// a client each time left hundreds of idle connections until the agent's
+// limit of 200 per client address answered 429 to everything — the cause
+// of TestRegistrationAndDeregistrationBeforeDrain timing out under load.
 func (c *consulAgent) client() *api.Client {
-	cfg := api.DefaultConfig()
-	cfg.Address = c.addr()
-	cl, err := api.NewClient(cfg)
-	if err != nil {
-		c.t.Fatal(err)
+	c.clientOnce.Do(func() {
+		cfg := api.DefaultConfig()
+		cfg.Address = c.addr()
+		c.cl, c.clErr = api.NewClient(cfg)
+	})
+	if c.clErr != nil {
+		c.t.Fatal(c.clErr)
 	}
-	return cl
+	return c.cl
 }
 
 // freePorts reserves n loopback ports by binding :0, and releases them for
