@@ -201,3 +201,61 @@ func Serve(ln net.Listener, srv interface{ ServeConn(net.Conn) bool }) error {
 		}
 	})
 }
+
+// Listeners are the listeners a server's Serve runs on, for its Shutdown
+// to close. The zero value is ready; the methods are safe for concurrent
+// use.
+type Listeners struct {
+	mu     sync.Mutex
+	set    map[net.Listener]struct{}
+	closed bool
+}
+
+// Serve runs the accept loop on ln for srv until ln is closed, by Close or
+// otherwise, then closes ln. It returns nil when Close ended it (or had
+// already been called), else what ended the loop (net.ErrClosed when ln
+// was closed from outside).
+func (l *Listeners) Serve(ln net.Listener, opts Options, srv interface{ ServeConn(net.Conn) bool }) error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		ln.Close()
+		return nil
+	}
+	if l.set == nil {
+		l.set = make(map[net.Listener]struct{})
+	}
+	l.set[ln] = struct{}{}
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		delete(l.set, ln)
+		l.mu.Unlock()
+		ln.Close()
+	}()
+	err := Loop(ln, opts, nil, func(c *Conn) {
+		if !srv.ServeConn(c) {
+			c.Close()
+		}
+	})
+	l.mu.Lock()
+	closed := l.closed
+	l.mu.Unlock()
+	switch {
+	case closed:
+		return nil
+	case err == nil:
+		return net.ErrClosed
+	}
+	return err
+}
+
+// Close closes every listener Serve runs on, and any it is given later.
+func (l *Listeners) Close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	for ln := range l.set {
+		ln.Close()
+	}
+}

@@ -23,7 +23,8 @@ import (
 // way; a pooled connection is checked before reuse and closed if the
 // upstream sent anything while it was idle. A request is sent a second
 // time (on a fresh connection, when a pooled one turns out closed) only if
-// nothing of it was written, or it is idempotent without a body.
+// it has no body, and either nothing of it was written or it is
+// idempotent; anything else fails for the caller's retry rules.
 //
 // Limits, on purpose: the request body is written completely before the
 // answer is read (an upstream that answers early and stops reading a large
@@ -213,8 +214,11 @@ func (cl *Client) exchange(ctx context.Context, p *connPool, c *upConn, req *htt
 	if err := writeRequest(c.bw, req); err != nil {
 		sent := c.written > written
 		var be *RequestBodyError
-		if reused && !sent && !errors.As(err, &be) && isReset(err) {
+		if reused && !sent && !errors.As(err, &be) && isReset(err) && !hasBody(req) {
 			// The upstream closed the pooled connection; it saw nothing.
+			// (With a body, some of it may have been read from the client
+			// into the buffers already: it cannot go again from here. The
+			// caller's retry gate sees a NotSentError and decides.)
 			stop()
 			c.Close()
 			return nil, errStale
@@ -253,8 +257,10 @@ func (cl *Client) exchange(ctx context.Context, p *connPool, c *upConn, req *htt
 
 // resendable: a request that may go again after the upstream may have
 // received it — idempotent (RFC 9110 §9.2.2) and without a body.
-func resendable(req *http.Request) bool {
-	return Idempotent(req.Method) && (req.Body == nil || req.Body == http.NoBody)
+func resendable(req *http.Request) bool { return Idempotent(req.Method) && !hasBody(req) }
+
+func hasBody(req *http.Request) bool {
+	return req.Body != nil && req.Body != http.NoBody && req.ContentLength != 0
 }
 
 // Idempotent reports whether a request with this method may be applied

@@ -18,38 +18,24 @@ type responseHead struct {
 }
 
 // readResponseHead reads one response head — status line through the empty
-// line — into buf, at most limit bytes (else an oversized-head
-// *ProtocolError, detected while reading so memory stays bounded). Lines
-// must end in CRLF, as in requests. At EOF before any byte it returns
-// io.EOF; at EOF inside the head, io.ErrUnexpectedEOF.
+// line — into buf with the request's line reader (readHeadLines), at most
+// limit bytes (else an oversized-head *ProtocolError, detected while
+// reading so memory stays bounded) and with no empty line before the
+// status line: a request may follow a stray CRLF, an answer on a
+// connection kept in step may not.
 func readResponseHead(br *bufio.Reader, buf []byte, limit int) ([]byte, error) {
-	for {
-		start := len(buf)
-		var err error
-		buf, err = appendLine(br, buf, limit)
-		switch {
-		case err == errLineTooLong:
-			return buf, protocolError(reasonHeadTooLarge)
-		case err == io.EOF && len(buf) == 0:
-			return buf, io.EOF
-		case err != nil:
-			return buf, eofToUnexpected(err)
-		}
-		line := buf[start:]
-		if bareLF, bareCR := checkCRLF(line); bareLF {
-			return buf, protocolError(reasonRespBareLF)
-		} else if bareCR {
-			return buf, protocolError(reasonRespBareCR)
-		}
-		if len(line) == 2 {
-			if start == 0 {
-				// A request may follow a stray CRLF (RFC 9112 §2.2); an
-				// answer on a connection we keep in step may not.
-				return buf, protocolError(reasonEmptyLine)
-			}
-			return buf, nil
-		}
+	buf, fault, err := readHeadLines(br, buf, limit, 0)
+	switch fault {
+	case faultTooLong:
+		return buf, protocolError(reasonHeadTooLarge)
+	case faultBareLF:
+		return buf, protocolError(reasonRespBareLF)
+	case faultBareCR:
+		return buf, protocolError(reasonRespBareCR)
+	case faultEmptyLine:
+		return buf, protocolError(reasonEmptyLine)
 	}
+	return buf, err
 }
 
 // parseResponseHead parses a complete head s with the server's field rules
@@ -86,24 +72,9 @@ func parseResponseHead(s string) (responseHead, error) {
 	}
 	rh.status = rest
 
-	fields := s[i+1:]
-	n := strings.Count(fields, "\n") - 1
-	h := make(http.Header, n)
-	strs := make([]string, n) // backing arrays for single-valued fields
-	for fields != "\r\n" {
-		j := strings.IndexByte(fields, '\n')
-		name, value, rerr := parseFieldLine(fields[:j-1])
-		if rerr != nil {
-			return rh, protocolError(rerr.Reason)
-		}
-		fields = fields[j+1:]
-		if vv := h[name]; vv != nil {
-			h[name] = append(vv, value)
-		} else {
-			vv, strs = strs[:1:1], strs[1:]
-			vv[0] = value
-			h[name] = vv
-		}
+	h, rerr := parseFields(s[i+1:])
+	if rerr != nil {
+		return rh, protocolError(rerr.Reason)
 	}
 	rh.header = h
 	return rh, nil

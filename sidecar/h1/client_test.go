@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -475,5 +476,34 @@ func BenchmarkClient(b *testing.B) {
 			})
 			c.rt.CloseIdleConnections()
 		})
+	}
+}
+
+// failingConn fails every write with a reset, as a pooled connection the
+// upstream closed does. (A fake: a real peer cannot be made to fail the
+// first write of a reused connection on demand, past the idle check.)
+type failingConn struct{ net.Conn }
+
+func (failingConn) Write([]byte) (int, error) { return 0, syscall.EPIPE }
+
+// A reused connection that fails before a byte was written is sent again
+// on a fresh connection only for a request without a body: a body may
+// already be partly read into the buffers, and sending it again from here
+// would send it truncated. A request with a body fails as not sent, for
+// the caller's retry gate.
+func TestClientStaleWriteOnlyResendsBodyless(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	cl := testClient()
+	p := cl.pool("x:1")
+	get, _ := http.NewRequest("GET", "http://x:1/", nil)
+	if _, err := cl.exchange(context.Background(), p, newUpConn(failingConn{a}, 0), get, true); err != errStale {
+		t.Fatalf("bodyless GET: %v, want errStale (resend on a fresh connection)", err)
+	}
+	post, _ := http.NewRequest("POST", "http://x:1/", strings.NewReader("payload"))
+	_, err := cl.exchange(context.Background(), p, newUpConn(failingConn{a}, 0), post, true)
+	if err == errStale || Sent(err) {
+		t.Fatalf("POST with a body: %v, want a NotSentError for the caller", err)
 	}
 }

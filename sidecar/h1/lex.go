@@ -106,6 +106,32 @@ func parseFieldLine(line string) (name, value string, err *RequestError) {
 	return textproto.CanonicalMIMEHeaderKey(name), value, nil
 }
 
+// parseFields parses a head's field lines s (each ending in CRLF, the last
+// line empty) with parseFieldLine's rules, for requests and answers alike.
+// Single-valued fields share one backing array, so a head costs a map and
+// two allocations however many fields it has.
+func parseFields(s string) (http.Header, *RequestError) {
+	n := strings.Count(s, "\n") - 1
+	h := make(http.Header, n)
+	strs := make([]string, n) // backing arrays for single-valued fields
+	for s != "\r\n" {
+		j := strings.IndexByte(s, '\n')
+		name, value, rerr := parseFieldLine(s[:j-1])
+		if rerr != nil {
+			return nil, rerr
+		}
+		s = s[j+1:]
+		if vv := h[name]; vv != nil {
+			h[name] = append(vv, value)
+		} else {
+			vv, strs = strs[:1:1], strs[1:]
+			vv[0] = value
+			h[name] = vv
+		}
+	}
+	return h, nil
+}
+
 var errLineTooLong = errors.New("h1: line too long")
 
 // appendLine appends the next line, through its LF, to buf, never letting
@@ -121,6 +147,58 @@ func appendLine(br *bufio.Reader, buf []byte, limit int) ([]byte, error) {
 		if err != bufio.ErrBufferFull {
 			return buf, err
 		}
+	}
+}
+
+// headFault is what is wrong with a head's lines, for the caller to turn
+// into its own error (a request's *RequestError, an answer's
+// *ProtocolError).
+type headFault uint8
+
+const (
+	faultNone      headFault = iota
+	faultTooLong             // the head is longer than allowed
+	faultBareLF              // a line ends in LF without CR
+	faultBareCR              // a CR that does not end a line
+	faultEmptyLine           // more empty lines before the first line than allowed
+)
+
+// readHeadLines reads a message head's lines into buf, through the empty
+// line that ends it, at most max bytes, checking line endings as it goes:
+// the one line reader of both directions (requests and answers). Up to
+// skipEmpty empty lines before the first line are dropped. At EOF before
+// any byte it returns io.EOF; at EOF inside the head, io.ErrUnexpectedEOF;
+// other read errors as they are.
+func readHeadLines(br *bufio.Reader, buf []byte, max, skipEmpty int) ([]byte, headFault, error) {
+	for {
+		start := len(buf)
+		var err error
+		buf, err = appendLine(br, buf, max)
+		switch {
+		case err == errLineTooLong:
+			return buf, faultTooLong, nil
+		case err == io.EOF && len(buf) == 0:
+			return buf, faultNone, io.EOF
+		case err != nil:
+			return buf, faultNone, eofToUnexpected(err)
+		}
+		line := buf[start:]
+		if bareLF, bareCR := checkCRLF(line); bareLF {
+			return buf, faultBareLF, nil
+		} else if bareCR {
+			return buf, faultBareCR, nil
+		}
+		if len(line) != 2 {
+			continue
+		}
+		if start > 0 {
+			return buf, faultNone, nil // the empty line that ends the head
+		}
+		if skipEmpty == 0 {
+			return buf, faultEmptyLine, nil
+		}
+		skipEmpty--
+		buf = buf[:0]
 	}
 }
 

@@ -2,7 +2,6 @@ package h1
 
 import (
 	"bufio"
-	"io"
 	"net"
 	"net/http"
 	"net/textproto"
@@ -78,43 +77,23 @@ func readRequest(br *bufio.Reader, max, maxFields int, scratch *[]byte) (*http.R
 	return req, b, nil
 }
 
-// readHead reads the head's lines into buf, checking line endings and the
-// size limit as it goes.
+// readHead reads a request head's lines into buf (readHeadLines): at most
+// max bytes, and one empty line before the request line is skipped
+// (RFC 9112 §2.2: a server SHOULD ignore at least one, which old clients
+// send after a POST body; more is noise we refuse).
 func readHead(br *bufio.Reader, buf []byte, max int) ([]byte, error) {
-	skipped := false
-	for {
-		start := len(buf)
-		var err error
-		buf, err = appendLine(br, buf, max)
-		switch {
-		case err == errLineTooLong:
-			return buf, tooLarge()
-		case err == io.EOF && len(buf) == 0:
-			return buf, io.EOF
-		case err != nil:
-			return buf, eofToUnexpected(err)
-		}
-		line := buf[start:]
-		if bareLF, bareCR := checkCRLF(line); bareLF {
-			return buf, badRequest(reasonBareLF)
-		} else if bareCR {
-			return buf, badRequest(reasonBareCR)
-		}
-		if len(line) != 2 {
-			continue
-		}
-		if start > 0 {
-			return buf, nil // the empty line that ends the head
-		}
-		// RFC 9112 §2.2: a server SHOULD ignore at least one empty line
-		// before the request line (old clients send CRLF after a POST
-		// body). We ignore exactly one; more is noise we refuse.
-		if skipped {
-			return buf, badRequest(reasonEmptyLines)
-		}
-		skipped = true
-		buf = buf[:0]
+	buf, fault, err := readHeadLines(br, buf, max, 1)
+	switch fault {
+	case faultTooLong:
+		return buf, tooLarge()
+	case faultBareLF:
+		return buf, badRequest(reasonBareLF)
+	case faultBareCR:
+		return buf, badRequest(reasonBareCR)
+	case faultEmptyLine:
+		return buf, badRequest(reasonEmptyLines)
 	}
+	return buf, err
 }
 
 // parseHead parses a complete head s (lines end in CRLF, last line empty).
@@ -131,35 +110,21 @@ func parseHead(s string, br *bufio.Reader, max, maxFields int) (*http.Request, *
 	}
 
 	rest := s[i+1:]
-	n := strings.Count(rest, "\n") - 1
-	if maxFields > 0 && n > maxFields {
+	if maxFields > 0 && strings.Count(rest, "\n")-1 > maxFields {
 		// Many small fields cost a map entry and a slice each: a head
 		// within MaxHeaderBytes can still be thousands of them.
 		return nil, nil, tooManyFields()
 	}
-	h := make(http.Header, n)
-	strs := make([]string, n) // backing arrays for single-valued fields
-	hosts := 0
+	h, rerr := parseFields(rest)
+	if rerr != nil {
+		return nil, nil, rerr
+	}
+	// Host lives in r.Host, as net/http's server has it.
+	hosts := len(h["Host"])
 	var host string
-	for rest != "\r\n" {
-		j := strings.IndexByte(rest, '\n')
-		name, value, rerr := parseFieldLine(rest[:j-1])
-		if rerr != nil {
-			return nil, nil, rerr
-		}
-		rest = rest[j+1:]
-		if name == "Host" {
-			hosts++
-			host = value
-			continue
-		}
-		if vv := h[name]; vv != nil {
-			h[name] = append(vv, value)
-		} else {
-			vv, strs = strs[:1:1], strs[1:]
-			vv[0] = value
-			h[name] = vv
-		}
+	if hosts > 0 {
+		host = h["Host"][0]
+		delete(h, "Host")
 	}
 
 	// RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host, and for any

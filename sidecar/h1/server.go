@@ -53,7 +53,7 @@ type Server struct {
 	lg         *slog.Logger
 	baseCtx    context.Context
 	cancelBase context.CancelFunc
-	listeners  map[*net.Listener]struct{}
+	lns        accept.Listeners // Serve's, closed by Shutdown
 	conns      map[*conn]struct{}
 	closing    bool          // Shutdown or Close was called
 	done       chan struct{} // closed when closing becomes true
@@ -76,7 +76,6 @@ func (s *Server) initLocked() {
 		s.lg = slog.New(slog.DiscardHandler)
 	}
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
-	s.listeners = make(map[*net.Listener]struct{})
 	s.conns = make(map[*conn]struct{})
 	s.done = make(chan struct{})
 }
@@ -125,32 +124,11 @@ func (s *Server) handler() http.Handler {
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
 	s.initLocked()
-	if s.closing {
-		s.mu.Unlock()
-		l.Close()
-		return ErrServerClosed
-	}
-	s.listeners[&l] = struct{}{}
-	done := s.done
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, &l)
-		s.mu.Unlock()
-		l.Close()
-	}()
-	err := accept.Loop(l, accept.Options{Logger: s.lg}, done, func(c *accept.Conn) {
-		if !s.ServeConn(c) {
-			c.Close()
-		}
-	})
-	if s.inShutdown.Load() {
-		return ErrServerClosed
+	if err := s.lns.Serve(l, accept.Options{Logger: s.lg}, s); err != nil {
+		return err
 	}
-	if err == nil {
-		err = net.ErrClosed
-	}
-	return err
+	return ErrServerClosed
 }
 
 // ServeConn serves rwc on a new goroutine and reports true, or reports
@@ -228,9 +206,7 @@ func (s *Server) beginClosingLocked() {
 	if len(s.conns) == 0 {
 		close(s.drained)
 	}
-	for l := range s.listeners {
-		(*l).Close()
-	}
+	s.lns.Close()
 }
 
 func (s *Server) closeAll() {

@@ -65,10 +65,10 @@ type Server struct {
 	h1   HTTP1 // nil: non-HTTP/2 connections are closed
 	h2ln *connListener
 
-	mu        sync.Mutex
-	closing   bool
-	sniffing  map[net.Conn]struct{} // accepted, first bytes not read yet
-	listeners []net.Listener        // Serve's, closed by Shutdown
+	mu       sync.Mutex
+	closing  bool
+	sniffing map[net.Conn]struct{} // accepted, first bytes not read yet
+	lns      accept.Listeners      // Serve's, closed by Shutdown
 }
 
 // NewServer returns the server of an http2 listener: h2c requests go to
@@ -117,15 +117,11 @@ func (s *Server) ServeConn(c net.Conn) bool {
 // hands connections to ServeConn; Serve is for tests.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		ln.Close()
-		return http.ErrServerClosed
-	}
 	s.h2ln.addr = ln.Addr()
-	s.listeners = append(s.listeners, ln)
 	s.mu.Unlock()
-	accept.Serve(ln, s)
+	if err := s.lns.Serve(ln, accept.Options{}, s); err != nil {
+		return err
+	}
 	return http.ErrServerClosed
 }
 
@@ -154,11 +150,9 @@ func (s *Server) untrack(c net.Conn) bool {
 // open streams. When ctx ends first, what remains is closed and ctx's
 // error returned.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.lns.Close()
 	s.mu.Lock()
 	s.closing = true
-	for _, ln := range s.listeners {
-		ln.Close()
-	}
 	for c := range s.sniffing {
 		c.Close()
 	}

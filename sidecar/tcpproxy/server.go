@@ -58,12 +58,12 @@ type Server struct {
 	dialCtx    context.Context
 	cancelDial context.CancelFunc
 
-	mu        sync.Mutex
-	closing   bool
-	listeners map[net.Listener]struct{} // Serve's, closed by Shutdown
-	sessions  map[*session]struct{}
-	handlers  sync.WaitGroup // one per tracked session
-	active    atomic.Int64
+	mu       sync.Mutex
+	closing  bool
+	lns      accept.Listeners // Serve's, closed by Shutdown
+	sessions map[*session]struct{}
+	handlers sync.WaitGroup // one per tracked session
+	active   atomic.Int64
 }
 
 // New returns the TCP proxy of up.
@@ -91,7 +91,6 @@ func New(up *upstream.Upstream, opts Options) *Server {
 		ipHash:     cfg.LB == config.LBIPHash,
 		dialCtx:    ctx,
 		cancelDial: cancel,
-		listeners:  map[net.Listener]struct{}{},
 		sessions:   map[*session]struct{}{},
 	}
 }
@@ -115,28 +114,10 @@ func (s *Server) ServeConn(c net.Conn) bool {
 // ln's error if it fails otherwise). ln is closed when Serve returns. The
 // sidecar hands connections to ServeConn; Serve is for tests.
 func (s *Server) Serve(ln net.Listener) error {
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		ln.Close()
-		return ErrServerClosed
+	if err := s.lns.Serve(ln, accept.Options{Logger: s.log, Name: s.up.Name()}, s); err != nil {
+		return err
 	}
-	s.listeners[ln] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, ln)
-		s.mu.Unlock()
-		ln.Close()
-	}()
-	err := accept.Serve(ln, s)
-	if s.shuttingDown() {
-		return ErrServerClosed
-	}
-	if err == nil {
-		err = net.ErrClosed
-	}
-	return err
+	return ErrServerClosed
 }
 
 func (s *Server) shuttingDown() bool {
@@ -185,9 +166,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if !s.closing {
 		s.closing = true
-		for ln := range s.listeners {
-			ln.Close()
-		}
+		s.lns.Close()
 	}
 	s.mu.Unlock()
 
