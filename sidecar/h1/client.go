@@ -239,8 +239,7 @@ func (cl *Client) exchange(ctx context.Context, p *connPool, c *upConn, req *htt
 	b.p, b.stop = p, stop
 	switch {
 	case b.tunnel:
-		stop() // the tunnel outlives the request's context
-		c.detach()
+		stop() // the tunnel outlives the request's context; the idle timeout stays
 	case b.none:
 		if c.br.Buffered() > 0 {
 			// Bytes after an answer that has no body: a body on a HEAD,

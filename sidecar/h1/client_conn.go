@@ -5,22 +5,22 @@ import (
 	"context"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
 
 // upConn is one connection of the client to an endpoint. Every read and
-// write goes through its Read and Write, which (re)arm the connection's
-// deadline before the system call: the earlier of the request's own
-// deadline and now + the stream idle timeout. A deadline set with
-// SetDeadline covers both directions, so bytes moving either way keep the
-// connection alive (limits.stream_idle_timeout: "no bytes in either
-// direction").
+// write goes through its Read and Write, which keep the connection's
+// deadline at now + the stream idle timeout (moved lazily, see arm). A
+// deadline set with SetDeadline covers both directions, so bytes moving
+// either way keep the connection alive (limits.stream_idle_timeout: "no
+// bytes in either direction").
 //
-// The request's context can end at any time on another goroutine
-// (timeout, client gone): poison then sets a deadline in the past, and
-// arm never overrides it. mu orders the two; it is uncontended except at
-// that moment.
+// The request's own deadline (`timeout`) is its context's: when the
+// context ends — deadline or client gone — on another goroutine, poison
+// sets a deadline in the past, and arm never overrides it. mu orders the
+// two; it is uncontended except at that moment.
 type upConn struct {
 	net.Conn
 	raw      syscall.RawConn // for the idle check; nil if unavailable
@@ -32,9 +32,10 @@ type upConn struct {
 	idle time.Duration // limits.stream_idle_timeout; 0 = none
 
 	mu       sync.Mutex
-	fixed    time.Time // the current request's deadline; zero = none
-	poisoned bool      // the current request's context ended
-	armed    time.Time // the deadline set on the connection; zero = none
+	poisoned bool // the current request's context ended
+	// armed is the deadline set on the connection (UnixNano; 0 = none),
+	// read without mu so that most reads and writes take no lock.
+	armed atomic.Int64
 
 	// written and read count the bytes that crossed the socket, so a
 	// failure can tell whether the request reached the upstream and
@@ -57,10 +58,12 @@ func newUpConn(nc net.Conn, idle time.Duration) *upConn {
 // ended (then the connection must not be reused).
 func (c *upConn) begin(ctx context.Context) (stop func() bool) {
 	c.mu.Lock()
-	c.fixed, _ = ctx.Deadline()
-	c.poisoned = false
-	c.armLocked(true)
+	if c.poisoned {
+		c.poisoned = false
+		c.armed.Store(0) // the poison's deadline is in the past
+	}
 	c.mu.Unlock()
+	c.arm()
 	return context.AfterFunc(ctx, c.poison)
 }
 
@@ -72,44 +75,26 @@ func (c *upConn) poison() {
 	c.mu.Unlock()
 }
 
-// detach ends the request's hold on the connection's deadlines, for an
-// upgraded connection (WebSocket, CONNECT tunnel) that outlives the
-// request: only the idle timeout applies from now on.
-func (c *upConn) detach() {
-	c.mu.Lock()
-	c.fixed = time.Time{}
-	c.mu.Unlock()
-}
-
-// arm moves the connection's deadline to the earlier of the request's
-// deadline and now + the idle timeout — lazily: only when that is earlier
-// than the deadline set, or later by more than a sixteenth of the idle
-// timeout, so a run of reads and writes costs a time.Now each and a
-// deadline change now and then (each SetDeadline updates runtime timers).
-// An idle timeout may thus end a connection up to 1/16 of it early.
+// arm keeps the connection's deadline at now + the idle timeout —
+// lazily: it moves only when it is unset or more than a sixteenth of the
+// idle timeout behind, so a run of requests and reads costs a time.Now
+// each and a deadline change now and then (each SetDeadline updates the
+// runtime's timers). An idle timeout may thus end a connection up to 1/16
+// of it early.
 func (c *upConn) arm() {
-	if c.idle <= 0 && c.fixed.IsZero() {
+	if c.idle <= 0 {
+		return
+	}
+	d := time.Now().Add(c.idle).UnixNano()
+	if a := c.armed.Load(); a != 0 && d-a <= int64(c.idle/16) {
 		return
 	}
 	c.mu.Lock()
-	c.armLocked(false)
+	if !c.poisoned {
+		c.Conn.SetDeadline(time.Unix(0, d))
+		c.armed.Store(d)
+	}
 	c.mu.Unlock()
-}
-
-func (c *upConn) armLocked(force bool) {
-	if c.poisoned {
-		return
-	}
-	d := c.fixed
-	if c.idle > 0 {
-		if idle := time.Now().Add(c.idle); d.IsZero() || idle.Before(d) {
-			d = idle
-		}
-	}
-	if force || d.Before(c.armed) || d.Sub(c.armed) > c.idle/16 || c.armed.IsZero() != d.IsZero() {
-		c.Conn.SetDeadline(d)
-		c.armed = d
-	}
 }
 
 func (c *upConn) Read(p []byte) (int, error) {

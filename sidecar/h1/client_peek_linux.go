@@ -1,6 +1,9 @@
 package h1
 
-import "syscall"
+import (
+	"syscall"
+	"unsafe"
+)
 
 // peekQuiet looks at an idle connection without consuming anything: one
 // recv(MSG_PEEK|MSG_DONTWAIT). EAGAIN means nothing arrived and the peer
@@ -10,10 +13,14 @@ func peekQuiet(raw syscall.RawConn) bool {
 	quiet := false
 	// Control, not Read: it neither waits for readiness nor looks at the
 	// connection's deadline, which the last request may have left expired.
+	// A raw system call: MSG_DONTWAIT never blocks, so the scheduler need
+	// not hand the P over as for a call that may (that cost a thread
+	// start now and then under load).
 	err := raw.Control(func(fd uintptr) {
 		var b [1]byte
-		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		quiet = n < 0 && (err == syscall.EAGAIN || err == syscall.EWOULDBLOCK)
+		_, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1,
+			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+		quiet = errno == syscall.EAGAIN || errno == syscall.EWOULDBLOCK
 	})
 	return err == nil && quiet
 }

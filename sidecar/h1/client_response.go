@@ -80,6 +80,8 @@ func parseResponseHead(s string) (responseHead, error) {
 	return rh, nil
 }
 
+var protoName = [2]string{"HTTP/1.0", "HTTP/1.1"}
+
 // readResponse reads the answer to req from c: interim 1xx heads are
 // skipped (at most maxInterim of them), and the whole of the heads read
 // may be at most maxBytes. It sets up the body; see upBody.
@@ -128,7 +130,7 @@ func (cl *Client) frame(c *upConn, req *http.Request, rh responseHead) (*http.Re
 	resp := &http.Response{
 		Status:        rh.status,
 		StatusCode:    rh.code,
-		Proto:         "HTTP/1." + strconv.Itoa(rh.minor),
+		Proto:         protoName[rh.minor],
 		ProtoMajor:    1,
 		ProtoMinor:    rh.minor,
 		Header:        h,

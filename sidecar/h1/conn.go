@@ -12,6 +12,11 @@ import (
 )
 
 const (
+	// staleWriteDeadline: a write deadline left by an earlier request with
+	// less than this to run is lifted before the next request, so the
+	// server's own short writes never meet it.
+	staleWriteDeadline = time.Second
+
 	bufSize = 4 << 10
 	// lingerTimeout and lingerBytes bound the lingering close: after the
 	// last response we half-close and read what the client still sends,
@@ -40,8 +45,11 @@ type conn struct {
 	// sent counts the bytes written to the socket, so a response can tell
 	// whether any of it reached the client (response.Rewind).
 	sent int64
-	// writeDeadline: the handler set one; cleared before the next request.
-	writeDeadline bool
+	// armedW is the write deadline a handler set (zero: none), kept
+	// across requests and moved lazily (response.SetWriteDeadline); a
+	// request that finds it stale starts without one.
+	armedW     time.Time
+	armedSlack time.Duration // how much later a new deadline may be and still be skipped
 }
 
 // sentCounter is the writer under conn.bw: the socket, counted.
@@ -130,6 +138,13 @@ const (
 )
 
 func (c *conn) serveRequest(req *http.Request, b *body) outcome {
+	if !c.armedW.IsZero() && time.Until(c.armedW) < staleWriteDeadline {
+		// A write deadline a handler set runs out soon: the server's own
+		// writes (a 100 Continue, a reply for a handler that sets none)
+		// must not meet it.
+		c.rwc.SetWriteDeadline(time.Time{})
+		c.armedW = time.Time{}
+	}
 	ctx, cancel := context.WithCancel(c.ctx)
 	defer cancel()
 	req = req.WithContext(ctx)
@@ -178,10 +193,6 @@ func (c *conn) serveRequest(req *http.Request, b *body) outcome {
 	}
 	w.finish()
 	c.cr.endRequest()
-	if c.writeDeadline {
-		c.writeDeadline = false
-		c.rwc.SetWriteDeadline(time.Time{})
-	}
 	if w.closeAfter || c.cr.failed() || w.continuePending() {
 		// (With a 100 Continue pending the client may never send the
 		// body, so it is not drained.)

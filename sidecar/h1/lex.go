@@ -103,7 +103,23 @@ func parseFieldLine(line string) (name, value string, err *RequestError) {
 	if !validFieldValue(value) {
 		return "", "", badRequest(reasonFieldValue)
 	}
-	return textproto.CanonicalMIMEHeaderKey(name), value, nil
+	return canonicalKey(name), value, nil
+}
+
+// canonicalKey is textproto.CanonicalMIMEHeaderKey for a name already
+// checked to be a token: a name already in canonical form (as nearly
+// every sender writes them) is returned as it is after one pass; only
+// others go to textproto, which also interns the common ones.
+func canonicalKey(s string) string {
+	upper := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
+			return textproto.CanonicalMIMEHeaderKey(s)
+		}
+		upper = c == '-'
+	}
+	return s
 }
 
 // parseFields parses a head's field lines s (each ending in CRLF, the last

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/textproto"
 	"reflect"
 	"strings"
 	"testing"
@@ -345,5 +346,15 @@ func TestReadRequestTooManyFields(t *testing.T) {
 	var re *RequestError
 	if !errors.As(err, &re) || re.Status != 431 || re.Reason != reasonTooManyFields {
 		t.Fatalf("%d fields: %v, want 431 %q", DefaultMaxHeaders+1, err, reasonTooManyFields)
+	}
+}
+
+// canonicalKey agrees with textproto for every token shape.
+func TestCanonicalKey(t *testing.T) {
+	for _, k := range []string{"Content-Length", "content-length", "CONTENT-LENGTH", "X-A", "x-a", "X-a", "Te", "TE",
+		"a", "A", "-", "--x", "X--Y", "x_y", "X_y", "Www-Authenticate", "ETag", "A1-b2", "1a", "x.y", "X.Y"} {
+		if got, want := canonicalKey(k), textproto.CanonicalMIMEHeaderKey(k); got != want {
+			t.Errorf("canonicalKey(%q) = %q, textproto %q", k, got, want)
+		}
 	}
 }

@@ -231,10 +231,21 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 func (w *response) SetReadDeadline(t time.Time) error { return w.c.rwc.SetReadDeadline(t) }
 
 // SetWriteDeadline sets the connection's write deadline, for the
-// response's writes. The server clears it before the next request.
+// response's writes — lazily: a deadline later than the one set by less
+// than a sixteenth of the time left to it changes nothing (each change
+// updates the runtime's timers, and a proxy sets one before every write).
+// It is kept for the connection's next requests while it has time left;
+// a request that finds it about to run out starts without one.
 func (w *response) SetWriteDeadline(t time.Time) error {
-	w.c.writeDeadline = true
-	return w.c.rwc.SetWriteDeadline(t)
+	c := w.c
+	if !t.IsZero() && !c.armedW.IsZero() && !t.Before(c.armedW) && t.Sub(c.armedW) <= c.armedSlack {
+		return nil
+	}
+	c.armedW = t
+	if !t.IsZero() {
+		c.armedSlack = time.Until(t) / 16
+	}
+	return c.rwc.SetWriteDeadline(t)
 }
 
 // Rewind discards the response written so far, if none of it has reached

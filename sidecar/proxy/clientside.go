@@ -11,72 +11,66 @@ import (
 )
 
 // clientSide bounds the time a request's client may hold the sidecar: each
-// read of its body and each write of the answer gets a deadline, the
-// earlier of the request's own deadline (`timeout`) and now +
-// limits.stream_idle_timeout. A client that stops sending its body, or
-// stops reading the answer, is cut off there, its concurrency slot and
-// upstream connection released, and the attempt counts as the client's
-// (docs/contract.md, "Limits"). Without it a stalled client held both
-// forever and held a SIGTERM drain for the whole drain_timeout.
+// read of its body and each write of the answer gets a deadline of now +
+// the request's inactivity bound, the shorter of
+// limits.stream_idle_timeout and the upstream's `timeout`. A client that
+// stops sending its body, or stops reading the answer, is cut off there,
+// its concurrency slot and upstream connection released, and the attempt
+// counts as the client's (docs/contract.md, "Limits"). Without it a
+// stalled client held both forever and held a SIGTERM drain for the whole
+// drain_timeout. (The request's whole `timeout` is its context's: the
+// upstream side ends at it, and with it the answer being written.)
 //
 // Bytes moving either way extend both deadlines while the body is still
 // being read (a full-duplex stream: the client is silent but reading), so
-// a stream ends only when nothing moves for the idle time. Once the body
-// is done, only the write deadline is set: on HTTP/1.1 the connection's
-// read side is then watched for the client going away.
+// a stream ends only when nothing moves for the bound. Once the body is
+// done, only the write deadline is set: on HTTP/1.1 the connection's read
+// side is then watched for the client going away.
 //
 // clientSide itself is the handler's, used on its goroutine (it lives on
 // the handler's stack). The body's side, bodyReader, is shared with
 // whoever reads the body and exists only for a request with one.
 type clientSide struct {
 	wd     interface{ SetWriteDeadline(time.Time) error } // nil: not supported
-	fixed  time.Time                                      // the request's deadline; zero: none
-	idle   time.Duration                                  // zero: none
+	bound  time.Duration                                  // zero: none
 	armedW time.Time                                      // the write deadline set
 	rd     interface{ SetReadDeadline(time.Time) error }  // nil: not supported
 	reader *bodyReader                                    // nil: no body
 }
 
-func newClientSide(w http.ResponseWriter, fixed time.Time, idle time.Duration) clientSide {
-	cs := clientSide{fixed: fixed, idle: idle}
+// newClientSide bounds w's request by timeout and idle (either may be 0:
+// none).
+func newClientSide(w http.ResponseWriter, timeout, idle time.Duration) clientSide {
+	bound := idle
+	if timeout > 0 && (bound == 0 || timeout < bound) {
+		bound = timeout
+	}
+	cs := clientSide{bound: bound}
 	cs.rd, _ = w.(interface{ SetReadDeadline(time.Time) error })
 	cs.wd, _ = w.(interface{ SetWriteDeadline(time.Time) error })
 	return cs
 }
 
-// deadline is the earlier of fixed and now + idle; zero when neither.
-func deadline(fixed time.Time, idle time.Duration) time.Time {
-	d := fixed
-	if idle > 0 {
-		if t := time.Now().Add(idle); d.IsZero() || t.Before(d) {
-			d = t
-		}
-	}
-	return d
-}
-
 // next is the deadline for the next read or write.
-func (cs *clientSide) next() time.Time { return deadline(cs.fixed, cs.idle) }
-
-func bounded(fixed time.Time, idle time.Duration) bool { return idle > 0 || !fixed.IsZero() }
+func (cs *clientSide) next() time.Time { return time.Now().Add(cs.bound) }
 
 // due reports whether a deadline set at armed must move to d: it is unset,
 // d is earlier, or d is later by more than a sixteenth of the idle
 // timeout. Each SetDeadline updates the runtime's timers, so a stream of
 // writes moves its deadline now and then, not every time (an idle timeout
 // may end a stream up to 1/16 of it early).
-func due(armed, d time.Time, idle time.Duration) bool {
-	return armed.IsZero() || d.Before(armed) || d.Sub(armed) > idle/16
+func due(armed, d time.Time, bound time.Duration) bool {
+	return armed.IsZero() || d.Before(armed) || d.Sub(armed) > bound/16
 }
 
 // beforeWrite arms the write deadline for a write of the answer, and
 // extends a body read still in progress.
 func (cs *clientSide) beforeWrite() {
-	if !bounded(cs.fixed, cs.idle) {
+	if cs.bound <= 0 {
 		return
 	}
 	d := cs.next()
-	if cs.wd != nil && due(cs.armedW, d, cs.idle) {
+	if cs.wd != nil && due(cs.armedW, d, cs.bound) {
 		cs.wd.SetWriteDeadline(d)
 		cs.armedW = d
 	}
@@ -104,7 +98,7 @@ func (cs *clientSide) body(r io.ReadCloser) io.ReadCloser {
 	if r == nil || r == http.NoBody {
 		return r
 	}
-	cs.reader = &bodyReader{r: r, rd: cs.rd, fixed: cs.fixed, idle: cs.idle}
+	cs.reader = &bodyReader{r: r, rd: cs.rd, bound: cs.bound}
 	return cs.reader
 }
 
@@ -113,8 +107,7 @@ func (cs *clientSide) body(r io.ReadCloser) io.ReadCloser {
 type bodyReader struct {
 	r     io.ReadCloser
 	rd    interface{ SetReadDeadline(time.Time) error } // nil: not supported
-	fixed time.Time
-	idle  time.Duration
+	bound time.Duration
 	done  atomic.Bool // the body ended (EOF or an error)
 
 	mu     sync.Mutex
@@ -123,7 +116,7 @@ type bodyReader struct {
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
-	b.setRead(deadline(b.fixed, b.idle), false)
+	b.setRead(time.Now().Add(b.bound), false)
 	n, err := b.r.Read(p)
 	switch {
 	case err == io.EOF:
@@ -148,7 +141,7 @@ func (b *bodyReader) extend(d time.Time) {
 
 // setRead sets the read deadline to d (lazily, see due), or clears it.
 func (b *bodyReader) setRead(d time.Time, clear bool) {
-	if b.rd == nil || !bounded(b.fixed, b.idle) {
+	if b.rd == nil || b.bound <= 0 {
 		return
 	}
 	b.mu.Lock()
@@ -158,7 +151,7 @@ func (b *bodyReader) setRead(d time.Time, clear bool) {
 	case clear:
 		b.rd.SetReadDeadline(time.Time{})
 		b.armedR = time.Time{}
-	case due(b.armedR, d, b.idle):
+	case due(b.armedR, d, b.bound):
 		b.rd.SetReadDeadline(d)
 		b.armedR = d
 	}

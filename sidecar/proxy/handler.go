@@ -86,14 +86,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer h.up.Release(h.up.Now())
 
-	var fixed time.Time
 	if h.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, h.timeout)
 		defer cancel()
-		fixed, _ = ctx.Deadline()
 	}
-	cs := newClientSide(w, fixed, h.idle)
+	cs := newClientSide(w, h.timeout, h.idle)
 	defer cs.end()
 	tunnel := isWebSocket(r) || r.Method == http.MethodConnect
 	if tunnel && !h.tunnels {

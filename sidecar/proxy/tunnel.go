@@ -118,7 +118,9 @@ func (h *Handler) relay(ctx context.Context, cs *clientSide, w http.ResponseWrit
 	h.upgraded.add(client, back)
 	defer h.upgraded.remove(client, back)
 	noteResponse(ctx, resp.StatusCode, false)
-	client.SetDeadline(cs.next())
+	if cs.bound > 0 {
+		client.SetDeadline(cs.next()) // for the switch's head; relayBoth sets the tunnel's
+	}
 	if err := writeSwitch(brw.Writer, resp); err != nil {
 		client.Close()
 		back.Close()
