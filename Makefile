@@ -114,7 +114,8 @@ fmt-check:
 # rounds, about 3 minutes (up to 5 when other work on the machine makes
 # it wait or repeat runs). It writes deploy/bench/results/results.md and
 # results.png (committed as the latest figures); BENCH_FLAGS passes flags to
-# its harness (e.g. BENCH_FLAGS='-rounds 5'). Loopback only, bounded runs;
+# its harness (e.g. BENCH_FLAGS='-rounds 5', or '-baseline OLD_BINARY' to
+# measure an older build in the same interleaved run). Loopback only, bounded runs;
 # nothing here is part of make test. deploy/bench is its own Go module, so
 # ./... above does not include it.
 BENCH_FLAGS ?=

@@ -24,6 +24,7 @@ var (
 		tDirect:        {150, 150, 150, 255},
 		tOutrigger:     {31, 119, 180, 255},
 		tOutriggerTrce: {106, 168, 222, 255},
+		tOutriggerBase: {148, 103, 189, 255},
 		tHAProxy:       {44, 160, 44, 255},
 		tNginx:         {255, 127, 14, 255},
 	}

@@ -48,16 +48,16 @@ func main() {
 }
 
 type options struct {
-	Root, Out, Outrigger, HAProxy, Nginx, Wrk string
-	Targets                                   []string
-	Rounds                                    int
-	TputDur, LatDur, Warmup                   time.Duration
-	Rate, Conns                               int
-	ProxyCPU, LoadCPU                         string
-	BackendKind                               string
-	Keep                                      bool
-	QuietWait                                 time.Duration
-	Retries                                   int
+	Root, Out, Outrigger, Baseline, HAProxy, Nginx, Wrk string
+	Targets                                             []string
+	Rounds                                              int
+	TputDur, LatDur, Warmup                             time.Duration
+	Rate, Conns                                         int
+	ProxyCPU, LoadCPU                                   string
+	BackendKind                                         string
+	Keep                                                bool
+	QuietWait                                           time.Duration
+	Retries                                             int
 }
 
 func parseFlags(args []string) (options, error) {
@@ -66,6 +66,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.Root, "root", ".", "repository root (bin/outrigger is there)")
 	fs.StringVar(&o.Out, "out", "", "results directory (default ROOT/deploy/bench/results)")
 	fs.StringVar(&o.Outrigger, "outrigger", "", "outrigger binary (default ROOT/bin/outrigger)")
+	fs.StringVar(&o.Baseline, "baseline", "", "another outrigger binary (an older build) measured in the same interleaved run as the target outrigger-baseline, for a before/after comparison")
 	fs.StringVar(&o.HAProxy, "haproxy", "haproxy", "haproxy binary")
 	fs.StringVar(&o.Nginx, "nginx", "nginx", "nginx binary")
 	fs.StringVar(&o.Wrk, "wrk", "wrk", "wrk binary")
@@ -109,6 +110,16 @@ func parseFlags(args []string) (options, error) {
 		}
 		o.Targets = append(o.Targets, t)
 	}
+	if o.Baseline != "" {
+		// Right after the build under test, so the two are compared in
+		// the same rounds and the table puts them side by side.
+		for i, t := range o.Targets {
+			if t == tOutrigger {
+				o.Targets = append(o.Targets[:i+1], append([]string{tOutriggerBase}, o.Targets[i+1:]...)...)
+				break
+			}
+		}
+	}
 	if o.Retries < 0 || o.Retries > 20 {
 		return o, errors.New("-retries must be 0 to 20")
 	}
@@ -134,7 +145,7 @@ func run(args []string) error {
 	debug.SetGCPercent(400)
 	loadBefore := loadAvg()
 
-	for _, b := range []*string{&o.Outrigger, &o.HAProxy, &o.Nginx, &o.Wrk} {
+	for _, b := range []*string{&o.Outrigger, &o.Baseline, &o.HAProxy, &o.Nginx, &o.Wrk} {
 		if p, err := exec.LookPath(*b); err == nil {
 			*b = p
 		}
@@ -144,6 +155,8 @@ func run(args []string) error {
 		switch id {
 		case tOutrigger, tOutriggerTrce:
 			need["outrigger"] = o.Outrigger
+		case tOutriggerBase:
+			need["baseline"] = o.Baseline
 		case tHAProxy:
 			need["haproxy"] = o.HAProxy
 		case tNginx:
@@ -186,7 +199,7 @@ func run(args []string) error {
 	defer backend.stop(3 * time.Second)
 
 	env := benchEnv{WorkDir: work, ProxyCPU: o.ProxyCPU, LoadCPU: o.LoadCPU,
-		Outrigger: o.Outrigger, HAProxy: o.HAProxy, Nginx: o.Nginx, Backend: backendAddr}
+		Outrigger: o.Outrigger, Baseline: o.Baseline, HAProxy: o.HAProxy, Nginx: o.Nginx, Backend: backendAddr}
 	var ts []*target
 	defer func() {
 		for _, t := range ts {

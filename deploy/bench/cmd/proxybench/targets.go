@@ -19,6 +19,7 @@ const (
 	tDirect        = "direct"
 	tOutrigger     = "outrigger"
 	tOutriggerTrce = "outrigger-trace1pct"
+	tOutriggerBase = "outrigger-baseline" // -baseline BIN: another build, for before/after in one run
 	tHAProxy       = "haproxy"
 	tNginx         = "nginx"
 )
@@ -82,6 +83,7 @@ type benchEnv struct {
 	ProxyCPU  string
 	LoadCPU   string
 	Outrigger string
+	Baseline  string // -baseline: an outrigger binary to compare with
 	HAProxy   string
 	Nginx     string
 	Backend   string // backend address
@@ -177,7 +179,7 @@ func newTarget(id string, e benchEnv) (*target, error) {
 	pin := []string{"taskset", "-c", e.ProxyCPU}
 	var argv, env []string
 	switch id {
-	case tOutrigger, tOutriggerTrce:
+	case tOutrigger, tOutriggerTrce, tOutriggerBase:
 		admin, err := freePort()
 		if err != nil {
 			return nil, err
@@ -192,11 +194,16 @@ func newTarget(id string, e benchEnv) (*target, error) {
 			tracing = fmt.Sprintf("tracing:\n  exporter: otlp\n  protocol: grpc\n  endpoint: 127.0.0.1:%d   # closed port: measures the sampling cost\n  insecure: true\n  sample_ratio: 0.01\n", closed)
 			t.Label, t.Short = "Outrigger, tracing 1%", "outr+trc1%"
 		}
+		bin, shown := e.Outrigger, "bin/outrigger"
+		if id == tOutriggerBase {
+			bin, shown = e.Baseline, e.Baseline
+			t.Label, t.Short = "Outrigger, baseline build", "baseline"
+		}
 		t.ConfigRel = id + ".yaml"
 		t.Config = outriggerConfig(t.Addr, e.Backend, fmt.Sprintf("127.0.0.1:%d", admin), tracing)
-		argv = append(pin, e.Outrigger, "run", "-c", filepath.Join(e.WorkDir, t.ConfigRel))
+		argv = append(pin, bin, "run", "-c", filepath.Join(e.WorkDir, t.ConfigRel))
 		env = cleanEnv("GOMAXPROCS=1")
-		t.CmdLine = "GOMAXPROCS=1 " + strings.Join(pin, " ") + " bin/outrigger run -c " + t.ConfigRel
+		t.CmdLine = "GOMAXPROCS=1 " + strings.Join(pin, " ") + " " + shown + " run -c " + t.ConfigRel
 	case tHAProxy:
 		t.Label, t.Short = "HAProxy", "haproxy"
 		t.ConfigRel = "haproxy.cfg"
