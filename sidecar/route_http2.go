@@ -13,7 +13,7 @@ import (
 // go out as HTTP/2 too, without any Upgrade (no WebSocket or CONNECT on
 // http2 listeners: an HTTP/2 connection cannot switch).
 func (s *Sidecar) http2Route(r *route, inbound bool) {
-	transport := h2c.NewTransport(r.up.Config())
+	transport := h2c.NewTransport(r.up.Config(), int(s.cfg.Load().Limits.MaxResponseHeaderBytes))
 	r.handler = proxy.NewHandler(r.up, transport, s.handlerOptions(inbound, false))
 	r.slot = proxy.NewSlot(r.handler)
 	r.srv = h2c.NewServer(r.slot, s.h1Server(h2c.StripUpgrade(r.slot), r.slot), s.log)

@@ -37,14 +37,22 @@ const (
 // bundles it, and x/net's Transport wraps net/http's from Go 1.27 on),
 // with the dialer, timeouts and header limits configured as in
 // the HTTP/1.1 client.
-func NewTransport(cfg config.Upstream) *http.Transport {
-	return NewTransportPinging(cfg, h2PingAfter, h2PingTimeout)
+//
+// maxHeaderBytes bounds an answer's header list
+// (limits.max_response_header_bytes; it is advertised to the endpoint as
+// SETTINGS_MAX_HEADER_LIST_SIZE, and a larger one fails the stream with
+// PROTOCOL_ERROR); <= 0 means 64 KiB.
+func NewTransport(cfg config.Upstream, maxHeaderBytes int) *http.Transport {
+	return NewTransportPinging(cfg, maxHeaderBytes, h2PingAfter, h2PingTimeout)
 }
 
 // NewTransportPinging is NewTransport with the ping timings as
 // parameters, so a test can watch a dead connection being dropped in
 // milliseconds.
-func NewTransportPinging(cfg config.Upstream, pingAfter, pingTimeout time.Duration) *http.Transport {
+func NewTransportPinging(cfg config.Upstream, maxHeaderBytes int, pingAfter, pingTimeout time.Duration) *http.Transport {
+	if maxHeaderBytes <= 0 {
+		maxHeaderBytes = 64 << 10
+	}
 	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: TCPKeepAlive}
 	protocols := new(http.Protocols)
 	protocols.SetUnencryptedHTTP2(true)
@@ -57,7 +65,7 @@ func NewTransportPinging(cfg config.Upstream, pingAfter, pingTimeout time.Durati
 		// The body passes through untouched: no Accept-Encoding added, no
 		// transparent decompression.
 		DisableCompression:     true,
-		MaxResponseHeaderBytes: 1 << 20,
+		MaxResponseHeaderBytes: int64(maxHeaderBytes),
 		HTTP2: &http.HTTP2Config{
 			SendPingTimeout: pingAfter,
 			PingTimeout:     pingTimeout,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"strings"
 
 	"github.com/outrigger-mesh/outrigger/sidecar/h1"
 	"github.com/outrigger-mesh/outrigger/sidecar/upstream"
@@ -24,7 +25,7 @@ func classify(clientCtx context.Context, err error, timedOut bool) upstream.Outc
 		return upstream.Failed(upstream.ClientGone)
 	case timedOut, errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
 		return upstream.Failed(upstream.TimedOut)
-	case errors.As(err, &pe):
+	case errors.As(err, &pe), isH2ProtocolError(err):
 		return upstream.Failed(upstream.ProtocolError)
 	case isDial(err):
 		return upstream.Failed(upstream.ConnectFailed)
@@ -45,4 +46,14 @@ func clientBodyError(err error) error {
 func isDial(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// isH2ProtocolError reports whether an HTTP/2 endpoint broke the
+// protocol: net/http's client fails the stream with PROTOCOL_ERROR (a
+// header list over limits.max_response_header_bytes, a malformed answer)
+// or the connection with COMPRESSION_ERROR (a header field longer than the
+// limit). net/http exposes no type for them, hence the text.
+func isH2ProtocolError(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "PROTOCOL_ERROR") || strings.Contains(s, "COMPRESSION_ERROR")
 }

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -49,7 +50,7 @@ func h2Config() config.Upstream {
 func h2Front(t *testing.T, cfg config.Upstream, endpoints ...string) (string, *upstream.Upstream, *h2c.Server) {
 	t.Helper()
 	up := staticUpstream(t, cfg, endpoints...)
-	tr := h2c.NewTransport(cfg)
+	tr := h2c.NewTransport(cfg, 64<<10)
 	t.Cleanup(tr.CloseIdleConnections)
 	h := NewHandler(up, tr, Options{})
 	srv := h2c.NewServer(h, &h1.Server{Handler: h2c.StripUpgrade(h)}, nil)
@@ -454,7 +455,7 @@ func (b *blackhole) pump(dst, src net.Conn) {
 func TestH2CTransportPingDropsHalfOpenConn(t *testing.T) {
 	addr := h2Backend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
 	bh := newBlackhole(t, addr)
-	tr := h2c.NewTransportPinging(h2Config(), 100*time.Millisecond, 200*time.Millisecond)
+	tr := h2c.NewTransportPinging(h2Config(), 0, 100*time.Millisecond, 200*time.Millisecond)
 	defer tr.CloseIdleConnections()
 	get := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -502,5 +503,38 @@ func TestH2CServerClosesGarbage(t *testing.T) {
 	io.WriteString(c, "INVALID CONNECTION PREFACE\r\n\r\n")
 	if b, err := io.ReadAll(c); err != nil || len(b) != 0 {
 		t.Fatalf("read %q %v, want the connection closed silently", b, err)
+	}
+}
+
+// limits.max_response_header_bytes holds on protocol http2 as well: an
+// endpoint's header list over it fails the stream, and the client gets 502
+// upstream_protocol_error (before: a 1 MiB limit of its own, and
+// upstream_reset).
+func TestH2ResponseHeaderLimit(t *testing.T) {
+	for name, set := range map[string]func(http.Header){
+		"one long field": func(h http.Header) { h.Set("X-Big", strings.Repeat("a", 80<<10)) },
+		"many fields": func(h http.Header) {
+			for i := range 100 {
+				h.Set(fmt.Sprintf("X-F%d", i), strings.Repeat("b", 1000))
+			}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			be := h2Backend(t, func(w http.ResponseWriter, r *http.Request) {
+				set(w.Header())
+				io.WriteString(w, "ok")
+			})
+			cfg := h2Config()
+			cfg.Retries.Attempts = 0
+			front, _, _ := h2Front(t, cfg, be)
+			resp, err := h2cClient(t).Get("http://" + front + "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 502 || resp.Header.Get("X-Outrigger-Error") != "upstream_protocol_error" {
+				t.Fatalf("%d %q, want 502 upstream_protocol_error", resp.StatusCode, resp.Header.Get("X-Outrigger-Error"))
+			}
+		})
 	}
 }
