@@ -134,7 +134,8 @@ func (s *Sidecar) retire(ctx context.Context, r *route, closePort bool) {
 		defer s.retiring.Done()
 		start := time.Now()
 		if err := r.drain(ctx); err != nil {
-			s.log.Warn("retired upstream cut after drain_timeout", "upstream", r.up.Name(), "error", err)
+			s.log.Warn("retired upstream still had requests in flight after drain_timeout; they finish on their own, bounded by timeout and limits.stream_idle_timeout",
+				"upstream", r.up.Name(), "error", err)
 			return
 		}
 		s.log.Info("retired upstream drained", "upstream", r.up.Name(), "took", time.Since(start).Round(time.Millisecond).String())

@@ -122,7 +122,7 @@ func (s *Sidecar) httpRoute(r *route, inbound bool) {
 	r.handler = proxy.NewHandler(r.up, client, s.handlerOptions(inbound, true))
 	r.slot = proxy.NewSlot(r.handler)
 	r.srv = &httpListener{Server: s.h1Server(r.slot, r.slot), slot: r.slot}
-	r.closeIdle = client.CloseIdleConnections
+	r.closeIdle = client.Close // after the drain: late requests' connections are closed, not pooled
 }
 
 // tcpKeepAlive probes pooled upstream connections so that a peer that

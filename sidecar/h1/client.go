@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -41,7 +42,8 @@ type Client struct {
 	log            *slog.Logger
 	// pools maps an endpoint address to its *connPool. A sync.Map: after
 	// an endpoint's first request every lookup is a read, lock-free.
-	pools sync.Map
+	pools  sync.Map
+	closed atomic.Bool // Close was called: nothing is pooled any more
 }
 
 // ClientOptions configure a Client.
@@ -129,6 +131,10 @@ func (cl *Client) get(p *connPool) *upConn {
 }
 
 func (cl *Client) put(p *connPool, c *upConn) {
+	if cl.closed.Load() {
+		c.Close() // a retired client: requests that outlived its drain leave nothing behind
+		return
+	}
 	if cur, ok := cl.pools.Load(p.addr); !ok || cur != p {
 		c.Close() // the endpoint was forgotten while this request ran
 		return
@@ -148,6 +154,14 @@ func (cl *Client) CloseIdleConnections() {
 		drainPool(p.(*connPool))
 		return true
 	})
+}
+
+// Close closes every pooled connection and pools none from now on: a
+// request still running finishes, and its connection is then closed. For
+// a client being retired (reload, shutdown).
+func (cl *Client) Close() {
+	cl.closed.Store(true)
+	cl.CloseIdleConnections()
 }
 
 // Forget closes the idle connections to addr and drops its pool: the

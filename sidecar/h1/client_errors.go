@@ -22,14 +22,15 @@ func (e *ProtocolError) Error() string { return "h1: upstream protocol error: " 
 // Reasons of ProtocolError beyond the shared lexer's (which come from the
 // RequestError reasons: "invalid header value", "invalid chunk size", ...).
 const (
-	reasonHeadTooLarge   = "response head too large"
-	reasonTooManyInterim = "too many informational responses"
-	reasonStatusLine     = "malformed status line"
-	reasonExtraBytes     = "bytes beyond the end of the response"
-	reasonUnsolicited101 = "101 without an upgrade request"
-	reasonEmptyLine      = "empty line before status line"
-	reasonRespBareLF     = "bare LF in response head"
-	reasonRespBareCR     = "bare CR in response head"
+	reasonHeadTooLarge      = "response head too large"
+	reasonTooManyInterim    = "too many informational responses"
+	reasonStatusLine        = "malformed status line"
+	reasonExtraBytes        = "bytes beyond the end of the response"
+	reasonUnsolicited101    = "101 without an upgrade request"
+	reasonEmptyLine         = "empty line before status line"
+	reasonRespBareLF        = "bare LF in response head"
+	reasonRespBareCR        = "bare CR in response head"
+	reasonTooManyRespFields = "too many response header fields"
 )
 
 func protocolError(reason string) *ProtocolError { return &ProtocolError{Reason: reason} }

@@ -141,9 +141,11 @@ func writeChunked(w *bufio.Writer, body io.Reader, trailer http.Header) error {
 	return w.Flush()
 }
 
-// trailerAllowed: fields that frame or route a message never go in a
-// trailer (RFC 9110 §6.5.1); net/http refuses them as well.
-func trailerAllowed(k string) bool {
+// TrailerAllowed reports whether a field may travel in a trailer: fields
+// that frame or route a message never do (RFC 9110 §6.5.1), and an HTTP/2
+// endpoint resets a stream whose trailers carry them. Whatever transport
+// sends a request, only these go.
+func TrailerAllowed(k string) bool {
 	switch k {
 	case "Content-Length", "Transfer-Encoding", "Trailer", "Host", "Connection", "Te":
 		return false
@@ -155,7 +157,7 @@ func trailerAllowed(k string) bool {
 func writeTrailerDecl(w *bufio.Writer, trailer http.Header) {
 	first := true
 	for _, k := range slices.Sorted(maps.Keys(trailer)) {
-		if !trailerAllowed(k) {
+		if !TrailerAllowed(k) {
 			continue
 		}
 		if first {
@@ -173,7 +175,7 @@ func writeTrailerDecl(w *bufio.Writer, trailer http.Header) {
 
 func writeTrailerFields(w *bufio.Writer, trailer http.Header) {
 	for k, vv := range trailer {
-		if !trailerAllowed(k) {
+		if !TrailerAllowed(k) {
 			continue
 		}
 		for _, v := range vv {

@@ -72,7 +72,11 @@ func parseResponseHead(s string) (responseHead, error) {
 	}
 	rh.status = rest
 
-	h, rerr := parseFields(s[i+1:])
+	fields := s[i+1:]
+	if strings.Count(fields, "\n")-1 > maxResponseFields {
+		return rh, protocolError(reasonTooManyRespFields)
+	}
+	h, rerr := parseFields(fields)
 	if rerr != nil {
 		return rh, protocolError(rerr.Reason)
 	}
@@ -81,6 +85,11 @@ func parseResponseHead(s string) (responseHead, error) {
 }
 
 var protoName = [2]string{"HTTP/1.0", "HTTP/1.1"}
+
+// maxResponseFields caps an answer's header fields: within
+// limits.max_response_header_bytes a head can still hold thousands of tiny
+// fields, each a map entry, copied again on the way to the client.
+const maxResponseFields = 1000
 
 // readResponse reads the answer to req from c: interim 1xx heads are
 // skipped (at most maxInterim of them), and the whole of the heads read

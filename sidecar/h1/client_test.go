@@ -219,6 +219,7 @@ func TestClientDropsIdleConnectionWithUnsolicitedBytes(t *testing.T) {
 // is a *ProtocolError.
 func TestClientResponses(t *testing.T) {
 	big := "HTTP/1.1 200 OK\r\n" + strings.Repeat("X-Big: "+strings.Repeat("a", 1000)+"\r\n", 80) + "Content-Length: 0\r\n\r\n"
+	many := "HTTP/1.1 200 OK\r\n" + strings.Repeat("a: 1\r\n", maxResponseFields+1) + "Content-Length: 0\r\n\r\n"
 	interim := strings.Repeat("HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n", 11) + "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
 	cases := []struct {
 		name, raw, method string
@@ -244,6 +245,7 @@ func TestClientResponses(t *testing.T) {
 		{"body on a HEAD answer", "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nSTOLEN", "HEAD", 0, "", "", true},
 		{"body on a 204", "HTTP/1.1 204 No Content\r\n\r\nSTOLEN", "GET", 0, "", "", true},
 		{"head larger than the limit", big, "GET", 0, "", "", true},
+		{"too many header fields", many, "GET", 0, "", "", true},
 		{"too many interim answers", interim, "GET", 0, "", "", true},
 		{"101 without an upgrade", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n", "GET", 0, "", "", true},
 		{"bare LF", "HTTP/1.1 200 OK\nContent-Length: 0\n\n", "GET", 0, "", "", true},
@@ -505,5 +507,34 @@ func TestClientStaleWriteOnlyResendsBodyless(t *testing.T) {
 	_, err := cl.exchange(context.Background(), p, newUpConn(failingConn{a}, 0), post, true)
 	if err == errStale || Sent(err) {
 		t.Fatalf("POST with a body: %v, want a NotSentError for the caller", err)
+	}
+}
+
+// A closed client (a retired upstream's) pools nothing: a request that
+// outlives the close finishes, and its connection is closed after it.
+func TestClientCloseStopsPooling(t *testing.T) {
+	release, entered := make(chan struct{}), make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-release
+		io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	defer close(release)
+	cl := testClient()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	done := make(chan string, 1)
+	go func() {
+		_, b, _ := roundTrip(t, cl, "GET", addr, "/", nil, 0)
+		done <- b
+	}()
+	<-entered // the request holds its connection
+	cl.Close()
+	release <- struct{}{}
+	if b := <-done; b != "ok" {
+		t.Fatalf("the request running across Close got %q", b)
+	}
+	if n := len(cl.pool(addr).idle); n != 0 {
+		t.Fatalf("%d connections pooled after Close", n)
 	}
 }

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"sync/atomic"
@@ -31,8 +32,15 @@ func (h *Handler) attempt(ctx context.Context, cs *clientSide, span trace.Span, 
 	key := clientKey(r)
 	idempotent := h1.Idempotent(r.Method)
 	var avoid *balancer.Endpoint
+	// If anything unforeseen panics with an attempt open (a ResponseWriter
+	// refusing what it was given, say), the attempt still ends: a lease or
+	// a half-open breaker's probe held for good would wedge the upstream.
+	// End is idempotent, so on every ordinary path this does nothing.
+	var a upstream.Attempt
+	defer a.End(upstream.Failed(upstream.ClientGone))
 	for n := 0; ; n++ {
-		a, refused := h.up.Begin(span, key, avoid)
+		var refused *upstream.Refusal
+		a, refused = h.up.Begin(span, key, avoid)
 		if refused != nil {
 			h.localReply(ctx, w, refused.Reason, refused.Reason.Status(), refused.Detail)
 			return
@@ -47,6 +55,7 @@ func (h *Handler) attempt(ctx context.Context, cs *clientSide, span trace.Span, 
 			return
 		}
 		o := t.outcome
+		body.Fence() // the last attempt's transport may still hold the body: it reads no more
 		replay := upstream.Replay{Written: t.written, Idempotent: idempotent,
 			Resendable: body.Replayable() || body.Untouched()}
 		if t.resp != nil {
@@ -110,6 +119,13 @@ func (h *Handler) try(ctx context.Context, a *upstream.Attempt, r *http.Request,
 	}
 	resp, err := h.transport.RoundTrip(out)
 	if err == nil {
+		if code := resp.StatusCode; code > 999 || (code < 200 && !(tunnel && code == http.StatusSwitchingProtocols)) {
+			// net/http's HTTP/2 client takes any number for :status; a
+			// final status outside 200–999 is no answer (and one that the
+			// client's ResponseWriter would refuse with a panic).
+			resp.Body.Close()
+			return try{outcome: upstream.Failed(upstream.ProtocolError), err: fmt.Errorf("the endpoint answered with status %d", code), written: true}
+		}
 		return try{resp: resp, written: true}
 	}
 	return try{outcome: classify(r.Context(), err, pt.expired()), err: err, written: h1.Sent(err)}
@@ -157,6 +173,10 @@ func (h *Handler) clientBodyFailed(ctx context.Context, w http.ResponseWriter, e
 // client's body broke (malformed: 400; otherwise nothing to say), or it
 // went away.
 func (h *Handler) clientGone(ctx context.Context, w http.ResponseWriter, err error) {
+	if isRequestTooLarge(err) {
+		h.localReply(ctx, w, localreply.BadRequest, http.StatusRequestHeaderFieldsTooLarge, "the request's headers are larger than the endpoint accepts")
+		return
+	}
 	if be := clientBodyError(err); be != nil {
 		h.clientBodyFailed(ctx, w, be)
 		return

@@ -27,6 +27,7 @@ func streamBody(cs *clientSide, w http.ResponseWriter, body io.Reader, flush boo
 		n, err := body.Read(buf)
 		if n > 0 {
 			cs.beforeWrite()
+			live := cs.ctx.Err() == nil
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return nil, werr
 			}
@@ -34,6 +35,9 @@ func streamBody(cs *clientSide, w http.ResponseWriter, body io.Reader, flush boo
 				if ferr := flushError(flusher); ferr != nil {
 					return nil, ferr
 				}
+			}
+			if werr := cs.wrote(live); werr != nil {
+				return nil, werr
 			}
 		}
 		if err == io.EOF {

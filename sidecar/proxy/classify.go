@@ -21,7 +21,7 @@ func classify(clientCtx context.Context, err error, timedOut bool) upstream.Outc
 	var be *h1.RequestBodyError
 	var pe *h1.ProtocolError
 	switch {
-	case errors.As(err, &be), clientCtx.Err() != nil:
+	case errors.As(err, &be), clientCtx.Err() != nil, isRequestTooLarge(err):
 		return upstream.Failed(upstream.ClientGone)
 	case timedOut, errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
 		return upstream.Failed(upstream.TimedOut)
@@ -56,4 +56,12 @@ func isDial(err error) bool {
 func isH2ProtocolError(err error) bool {
 	s := err.Error()
 	return strings.Contains(s, "PROTOCOL_ERROR") || strings.Contains(s, "COMPRESSION_ERROR")
+}
+
+// isRequestTooLarge reports whether the transport refused to send the
+// request because its headers exceed what the endpoint said it accepts
+// (HTTP/2's SETTINGS_MAX_HEADER_LIST_SIZE): the client's request, not the
+// endpoint's failure.
+func isRequestTooLarge(err error) bool {
+	return strings.Contains(err.Error(), "request header list larger than")
 }

@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"context"
+	"errors"
 	"io"
 	"net/http"
 	"sync"
@@ -31,6 +33,7 @@ import (
 // the handler's stack). The body's side, bodyReader, is shared with
 // whoever reads the body and exists only for a request with one.
 type clientSide struct {
+	ctx    context.Context                                // the request's, with its timeout
 	wd     interface{ SetWriteDeadline(time.Time) error } // nil: not supported
 	bound  time.Duration                                  // zero: none
 	armedW time.Time                                      // the write deadline set
@@ -38,14 +41,14 @@ type clientSide struct {
 	reader *bodyReader                                    // nil: no body
 }
 
-// newClientSide bounds w's request by timeout and idle (either may be 0:
-// none).
-func newClientSide(w http.ResponseWriter, timeout, idle time.Duration) clientSide {
+// newClientSide bounds w's request, whose context is ctx, by timeout and
+// idle (either may be 0: none).
+func newClientSide(ctx context.Context, w http.ResponseWriter, timeout, idle time.Duration) clientSide {
 	bound := idle
 	if timeout > 0 && (bound == 0 || timeout < bound) {
 		bound = timeout
 	}
-	cs := clientSide{bound: bound}
+	cs := clientSide{ctx: ctx, bound: bound}
 	cs.rd, _ = w.(interface{ SetReadDeadline(time.Time) error })
 	cs.wd, _ = w.(interface{ SetWriteDeadline(time.Time) error })
 	return cs
@@ -98,13 +101,14 @@ func (cs *clientSide) body(r io.ReadCloser) io.ReadCloser {
 	if r == nil || r == http.NoBody {
 		return r
 	}
-	cs.reader = &bodyReader{r: r, rd: cs.rd, bound: cs.bound}
+	cs.reader = &bodyReader{ctx: cs.ctx, r: r, rd: cs.rd, bound: cs.bound}
 	return cs.reader
 }
 
 // bodyReader is the request body as the transport reads it. mu orders its
 // use of the ResponseWriter (a read deadline) with the handler's end.
 type bodyReader struct {
+	ctx   context.Context
 	r     io.ReadCloser
 	rd    interface{ SetReadDeadline(time.Time) error } // nil: not supported
 	bound time.Duration
@@ -117,7 +121,13 @@ type bodyReader struct {
 
 func (b *bodyReader) Read(p []byte) (int, error) {
 	b.setRead(time.Now().Add(b.bound), false)
+	live := b.ctx.Err() == nil
 	n, err := b.r.Read(p)
+	if err == nil && live && b.ctx.Err() != nil {
+		// The request's time ran out while the client was sending: the
+		// client's doing, whatever fails next on the upstream side.
+		err = b.ctx.Err()
+	}
 	switch {
 	case err == io.EOF:
 		b.done.Store(true)
@@ -155,4 +165,19 @@ func (b *bodyReader) setRead(d time.Time, clear bool) {
 		b.rd.SetReadDeadline(d)
 		b.armedR = d
 	}
+}
+
+// errClientSlow ends an answer whose request ran out of time while the
+// client was being written to: the client was too slow to take it.
+var errClientSlow = errors.New("the request's timeout passed while writing to the client")
+
+// wrote checks a write to the client that went through: if the request's
+// time ran out during it, the rest of the answer is not worth reading from
+// the endpoint (its connection is poisoned by then), and the attempt is
+// the client's, not a timeout of the endpoint's.
+func (cs *clientSide) wrote(live bool) error {
+	if live && cs.ctx.Err() != nil {
+		return errClientSlow
+	}
+	return nil
 }

@@ -18,6 +18,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/outrigger-mesh/outrigger/sidecar/h1"
 	"github.com/outrigger-mesh/outrigger/sidecar/localreply"
 	"github.com/outrigger-mesh/outrigger/sidecar/upstream"
 	"github.com/outrigger-mesh/outrigger/tracing"
@@ -91,7 +92,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel = context.WithTimeout(ctx, h.timeout)
 		defer cancel()
 	}
-	cs := newClientSide(w, h.timeout, h.idle)
+	cs := newClientSide(ctx, w, h.timeout, h.idle)
 	defer cs.end()
 	tunnel := isWebSocket(r) || r.Method == http.MethodConnect
 	if tunnel && !h.tunnels {
@@ -149,7 +150,54 @@ func outbound(ctx context.Context, tr *tracing.Tracing, in *http.Request, addr s
 		Body:          body,
 		ContentLength: in.ContentLength,
 		Host:          in.Host,
-		Trailer:       in.Trailer,
+	}
+	if body == http.NoBody && !h1.Idempotent(in.Method) {
+		// net/http's HTTP/2 client sends a request with NoBody again on its
+		// own after certain stream resets; a body it cannot rewind makes it
+		// refuse. (h1.Client sends an empty one as no body.)
+		out.Body = noBody{}
+	}
+	if len(in.Trailer) > 0 && body != nil && body != http.NoBody {
+		out.Trailer, out.Body = forwardTrailers(in.Trailer, out.Body)
 	}
 	return out.WithContext(ctx)
+}
+
+// noBody is an empty body that is not http.NoBody.
+type noBody struct{}
+
+func (noBody) Read([]byte) (int, error) { return 0, io.EOF }
+func (noBody) Close() error             { return nil }
+
+// forwardTrailers returns the trailer map of an outbound request — the
+// declared names that may travel in a trailer (h1.TrailerAllowed) — and a
+// body that fills in their values from the inbound request's trailers
+// when it ends, which is when the inbound body has read them. Undeclared
+// trailers are dropped: the names are announced before the body.
+func forwardTrailers(in http.Header, body io.ReadCloser) (http.Header, io.ReadCloser) {
+	out := make(http.Header, len(in))
+	for k := range in {
+		if h1.TrailerAllowed(k) {
+			out[k] = nil
+		}
+	}
+	if len(out) == 0 {
+		return nil, body
+	}
+	return out, &trailerFill{ReadCloser: body, in: in, out: out}
+}
+
+type trailerFill struct {
+	io.ReadCloser
+	in, out http.Header
+}
+
+func (t *trailerFill) Read(p []byte) (int, error) {
+	n, err := t.ReadCloser.Read(p)
+	if err == io.EOF {
+		for k := range t.out {
+			t.out[k] = t.in[k]
+		}
+	}
+	return n, err
 }

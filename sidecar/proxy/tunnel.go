@@ -42,14 +42,21 @@ func headerHasToken(values []string, token string) bool {
 // tracks them itself, to close them at the end of a drain. Only upgrades
 // touch the mutex, never ordinary requests.
 type upgradedConns struct {
-	mu    sync.Mutex
-	conns map[io.Closer]struct{}
-	wg    sync.WaitGroup
+	mu     sync.Mutex
+	conns  map[io.Closer]struct{}
+	closed bool // CloseUpgraded has begun: no more tunnels
+	wg     sync.WaitGroup
 }
 
-func (u *upgradedConns) add(c ...io.Closer) {
+// add registers a tunnel's connections, or reports false once
+// CloseUpgraded has begun (the caller then closes them itself): no Add on
+// the WaitGroup may race its Wait.
+func (u *upgradedConns) add(c ...io.Closer) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	if u.closed {
+		return false
+	}
 	if u.conns == nil {
 		u.conns = map[io.Closer]struct{}{}
 	}
@@ -57,6 +64,7 @@ func (u *upgradedConns) add(c ...io.Closer) {
 		u.conns[x] = struct{}{}
 	}
 	u.wg.Add(1)
+	return true
 }
 
 func (u *upgradedConns) remove(c ...io.Closer) {
@@ -73,6 +81,7 @@ func (u *upgradedConns) remove(c ...io.Closer) {
 // ordinary requests of a drain are done.
 func (h *Handler) CloseUpgraded(ctx context.Context) {
 	h.upgraded.mu.Lock()
+	h.upgraded.closed = true
 	for c := range h.upgraded.conns {
 		c.Close()
 	}
@@ -113,9 +122,14 @@ func (h *Handler) relay(ctx context.Context, cs *clientSide, w http.ResponseWrit
 	if err != nil {
 		back.Close()
 		a.End(upstream.Failed(upstream.ClientGone))
+		abort() // never the default 200 to a handshake
+	}
+	if !h.upgraded.add(client, back) { // the listener is draining
+		client.Close()
+		back.Close()
+		a.End(upstream.Failed(upstream.ClientGone))
 		return
 	}
-	h.upgraded.add(client, back)
 	defer h.upgraded.remove(client, back)
 	noteResponse(ctx, resp.StatusCode, false)
 	if cs.bound > 0 {

@@ -2,8 +2,10 @@ package retry
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net/http"
+	"sync"
 	"sync/atomic"
 )
 
@@ -17,6 +19,7 @@ type Body struct {
 	buf        []byte       // the whole body when replayable
 	replayable bool         // buf holds all of it
 	stream     *sentTracker // the streamed body, when not replayable
+	current    *attemptBody // the streamed body as the last attempt got it
 	empty      bool         // no body at all
 }
 
@@ -54,7 +57,19 @@ func (b *Body) ForAttempt() (io.ReadCloser, bool) {
 	case b.stream.read.Load():
 		return nil, false
 	}
-	return b.stream, true
+	b.current = &attemptBody{t: b.stream}
+	return b.current, true
+}
+
+// Fence stops the last attempt's hold on a streamed body: a transport that
+// still reads it (net/http's HTTP/2 client reads on its own goroutine, and
+// may start after RoundTrip returned) gets an error instead of the
+// client's bytes, so a retry can never race it for them. Call it before
+// asking Untouched about a retry.
+func (b *Body) Fence() {
+	if b.current != nil {
+		b.current.fence()
+	}
 }
 
 // Replayable reports whether the whole body is held and can be sent again.
@@ -66,15 +81,40 @@ func (b *Body) Untouched() bool { return b.replayable || !b.stream.read.Load() }
 // sentTracker records whether any of a streamed body was read (sent).
 type sentTracker struct {
 	r    io.ReadCloser
-	read atomic.Bool // set by the transport's goroutine
+	read atomic.Bool // set by a transport's goroutine
 }
 
-func (s *sentTracker) Read(p []byte) (int, error) {
-	s.read.Store(true)
-	return s.r.Read(p)
+// attemptBody is a streamed body as one attempt's transport reads it. mu
+// orders a Read's start with Fence (it is never held during the read
+// itself): a Read that began before the fence marked the body read, so no
+// retry follows; one that begins after it reads nothing.
+type attemptBody struct {
+	t      *sentTracker
+	mu     sync.Mutex
+	fenced bool
+}
+
+// errFenced is what a transport still reading a fenced body gets.
+var errFenced = errors.New("retry: the request body belongs to a later attempt")
+
+func (a *attemptBody) Read(p []byte) (int, error) {
+	a.mu.Lock()
+	if a.fenced {
+		a.mu.Unlock()
+		return 0, errFenced
+	}
+	a.t.read.Store(true)
+	a.mu.Unlock()
+	return a.t.r.Read(p)
+}
+
+func (a *attemptBody) fence() {
+	a.mu.Lock()
+	a.fenced = true
+	a.mu.Unlock()
 }
 
 // Close does not close the inbound body: the server owns it. The transport
 // closes request bodies when an attempt fails, which must not end the
 // stream a retry would still send.
-func (s *sentTracker) Close() error { return nil }
+func (a *attemptBody) Close() error { return nil }

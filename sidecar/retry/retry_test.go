@@ -125,3 +125,28 @@ func httpRequest(method, body string, length int64) *http.Request {
 func prepare(r *http.Request, retries bool) (Body, error) {
 	return Prepare(r.Body, r.ContentLength, retries)
 }
+
+// A transport that goes on reading a streamed body after its attempt
+// ended (net/http's HTTP/2 client reads on its own goroutine) gets nothing
+// once the body is fenced, and its late try does not spoil the retry.
+func TestFenceStopsALateReader(t *testing.T) {
+	b, _ := Prepare(io.NopCloser(strings.NewReader(strings.Repeat("x", MaxReplayBody+1))), -1, true)
+	first, ok := b.ForAttempt()
+	if !ok {
+		t.Fatal("first attempt refused")
+	}
+	b.Fence()
+	if n, err := first.Read(make([]byte, 10)); n != 0 || err == nil {
+		t.Fatalf("a fenced body read %d bytes, err %v", n, err)
+	}
+	if !b.Untouched() {
+		t.Fatal("a fenced read counted as reading the body")
+	}
+	second, ok := b.ForAttempt()
+	if !ok {
+		t.Fatal("the retry was refused its body")
+	}
+	if got, _ := io.ReadAll(second); len(got) != MaxReplayBody+1 {
+		t.Fatalf("the retry sent %d bytes, want all %d", len(got), MaxReplayBody+1)
+	}
+}
