@@ -38,6 +38,13 @@ func h1Front(t *testing.T, cfg config.Upstream, idle time.Duration, endpoints ..
 // or answer CONNECT on demand): serve runs once per connection.
 func rawBackend(t *testing.T, serve func(c net.Conn, br *bufio.Reader)) string {
 	t.Helper()
+	return rawListener(t, func(c net.Conn) { serve(c, bufio.NewReader(c)) })
+}
+
+// rawListener accepts loopback connections until the test ends and runs
+// serve on each, with a 10s deadline, closing it afterwards.
+func rawListener(t *testing.T, serve func(c net.Conn)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +59,7 @@ func rawBackend(t *testing.T, serve func(c net.Conn, br *bufio.Reader)) string {
 			go func() {
 				defer c.Close()
 				c.SetDeadline(time.Now().Add(10 * time.Second))
-				serve(c, bufio.NewReader(c))
+				serve(c)
 			}()
 		}
 	}()
