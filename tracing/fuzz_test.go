@@ -16,7 +16,12 @@ import (
 // the propagator: version 2 lower-case hex but not ff (version 00 has
 // exactly four fields), 32 and 16 lower-case hex ids that are not all
 // zeros, 2 hex flags.
-var traceparentShape = regexp.MustCompile(`^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$`)
+// A version other than 00 may carry anything after a "-" behind the
+// fourth field (W3C: parse the first 55 characters, then expect "-" or the
+// end), newlines included (?s): the fuzzer found the oracle stricter than
+// the rule there. (Such bytes never reach the sidecar in a header value:
+// both its HTTP parsers refuse control characters.)
+var traceparentShape = regexp.MustCompile(`(?s)^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$`)
 
 func validTraceparent(h string) bool {
 	m := traceparentShape.FindStringSubmatch(h)
