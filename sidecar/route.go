@@ -110,7 +110,6 @@ func (s *Sidecar) httpRoute(r *route, inbound bool) {
 	uc, limits := r.up.Config(), s.cfg.Load().Limits
 	client := h1.NewClient(h1.ClientOptions{
 		ConnectTimeout:         uc.ConnectTimeout,
-		KeepAlive:              tcpKeepAlive,
 		MaxIdlePerEndpoint:     uc.MaxIdlePerEndpoint,
 		IdleTimeout:            uc.IdleTimeout,
 		StreamIdleTimeout:      limits.StreamIdleTimeout,
@@ -124,10 +123,6 @@ func (s *Sidecar) httpRoute(r *route, inbound bool) {
 	r.srv = &httpListener{Server: s.h1Server(r.slot, r.slot), slot: r.slot}
 	r.closeIdle = client.Close // after the drain: late requests' connections are closed, not pooled
 }
-
-// tcpKeepAlive probes pooled upstream connections so that a peer that
-// vanished without a FIN is noticed.
-const tcpKeepAlive = 30 * time.Second
 
 // httpListener drains the HTTP/1.1 requests first, then closes the tunnels
 // (WebSocket, CONNECT) its handler relays: the HTTP server stops tracking

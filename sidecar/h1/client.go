@@ -46,10 +46,15 @@ type Client struct {
 	closed atomic.Bool // Close was called: nothing is pooled any more
 }
 
+// TCPKeepAlive is how often an idle upstream connection is probed, so that
+// a peer that vanished without a FIN is noticed (the h2c client uses it
+// too).
+const TCPKeepAlive = 30 * time.Second
+
 // ClientOptions configure a Client.
 type ClientOptions struct {
 	ConnectTimeout time.Duration // bounds each dial (connect_timeout)
-	KeepAlive      time.Duration // TCP keep-alive probes; 0 = Go's default
+	KeepAlive      time.Duration // TCP keep-alive probes; 0 = TCPKeepAlive
 	// MaxIdlePerEndpoint idle connections are kept per endpoint; 0
 	// disables reuse (max_idle_per_endpoint).
 	MaxIdlePerEndpoint int
@@ -78,8 +83,12 @@ func NewClient(opts ClientOptions) *Client {
 	if maxHead <= 0 {
 		maxHead = DefaultMaxHeaderBytes
 	}
+	keepAlive := opts.KeepAlive
+	if keepAlive == 0 {
+		keepAlive = TCPKeepAlive
+	}
 	return &Client{
-		dialer:         net.Dialer{Timeout: opts.ConnectTimeout, KeepAlive: opts.KeepAlive},
+		dialer:         net.Dialer{Timeout: opts.ConnectTimeout, KeepAlive: keepAlive},
 		maxIdle:        max(opts.MaxIdlePerEndpoint, 0),
 		idleTimeout:    opts.IdleTimeout,
 		streamIdle:     opts.StreamIdleTimeout,

@@ -67,11 +67,13 @@ func (e *NotSentError) Unwrap() error { return e.Err }
 // request to the upstream. A dial error or a NotSentError says it did not.
 func Sent(err error) bool {
 	var ns *NotSentError
-	if errors.As(err, &ns) {
-		return false
-	}
+	return !errors.As(err, &ns) && !DialFailed(err)
+}
+
+// DialFailed reports whether err is a failure to connect: nothing was sent.
+func DialFailed(err error) bool {
 	var op *net.OpError
-	return !(errors.As(err, &op) && op.Op == "dial")
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // errStale: a pooled connection turned out to be closed by the upstream

@@ -3,7 +3,6 @@ package proxy
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"sync/atomic"
@@ -119,13 +118,6 @@ func (h *Handler) try(ctx context.Context, a *upstream.Attempt, r *http.Request,
 	}
 	resp, err := h.transport.RoundTrip(out)
 	if err == nil {
-		if code := resp.StatusCode; code > 999 || (code < 200 && !(tunnel && code == http.StatusSwitchingProtocols)) {
-			// net/http's HTTP/2 client takes any number for :status; a
-			// final status outside 200–999 is no answer (and one that the
-			// client's ResponseWriter would refuse with a panic).
-			resp.Body.Close()
-			return try{outcome: upstream.Failed(upstream.ProtocolError), err: fmt.Errorf("the endpoint answered with status %d", code), written: true}
-		}
 		return try{resp: resp, written: true}
 	}
 	return try{outcome: classify(r.Context(), err, pt.expired()), err: err, written: h1.Sent(err)}
@@ -173,8 +165,10 @@ func (h *Handler) clientBodyFailed(ctx context.Context, w http.ResponseWriter, e
 // client's body broke (malformed: 400; otherwise nothing to say), or it
 // went away.
 func (h *Handler) clientGone(ctx context.Context, w http.ResponseWriter, err error) {
-	if isRequestTooLarge(err) {
-		h.localReply(ctx, w, localreply.BadRequest, http.StatusRequestHeaderFieldsTooLarge, "the request's headers are larger than the endpoint accepts")
+	if re := requestError(err); re != nil && clientBodyError(err) == nil {
+		// The transport refused the request itself (431: its headers
+		// are larger than the endpoint accepts).
+		h.localReply(ctx, w, localreply.BadRequest, re.Status, re.Error())
 		return
 	}
 	if be := clientBodyError(err); be != nil {
@@ -184,9 +178,14 @@ func (h *Handler) clientGone(ctx context.Context, w http.ResponseWriter, err err
 	abort()
 }
 
-func isRequestError(err error) bool {
+func isRequestError(err error) bool { return requestError(err) != nil }
+
+func requestError(err error) *h1.RequestError {
 	var re *h1.RequestError
-	return errors.As(err, &re)
+	if errors.As(err, &re) {
+		return re
+	}
+	return nil
 }
 
 // discardLimit is how much of an answer being retried is read so that its

@@ -520,21 +520,29 @@ func TestH2ResponseHeaderLimit(t *testing.T) {
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			be := h2Backend(t, func(w http.ResponseWriter, r *http.Request) {
+			expectH2ProtocolError(t, h2Backend(t, func(w http.ResponseWriter, r *http.Request) {
 				set(w.Header())
 				io.WriteString(w, "ok")
-			})
-			cfg := h2Config()
-			cfg.Retries.Attempts = 0
-			front, _, _ := h2Front(t, cfg, be)
-			resp, err := h2cClient(t).Get("http://" + front + "/")
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != 502 || resp.Header.Get("X-Outrigger-Error") != "upstream_protocol_error" {
-				t.Fatalf("%d %q, want 502 upstream_protocol_error", resp.StatusCode, resp.Header.Get("X-Outrigger-Error"))
-			}
+			}))
 		})
 	}
+}
+
+// expectH2ProtocolError sends one GET (no retries) through an http2
+// listener to the endpoint be, checks that the client gets 502
+// upstream_protocol_error, and returns the upstream for further checks.
+func expectH2ProtocolError(t *testing.T, be string) *upstream.Upstream {
+	t.Helper()
+	cfg := h2Config()
+	cfg.Retries.Attempts = 0
+	front, up, _ := h2Front(t, cfg, be)
+	resp, err := h2cClient(t).Get("http://" + front + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 502 || resp.Header.Get("X-Outrigger-Error") != "upstream_protocol_error" {
+		t.Fatalf("%d %q, want 502 upstream_protocol_error", resp.StatusCode, resp.Header.Get("X-Outrigger-Error"))
+	}
+	return up
 }

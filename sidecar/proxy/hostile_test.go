@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -53,20 +55,9 @@ func writeStatus(fr *http2.Framer, id uint32, status string) {
 // "1000" reached WriteHeader, which panicked before the attempt ended, so
 // the endpoint's lease (and a half-open breaker's probe) was held for good.
 func TestH2InvalidStatusIsAProtocolError(t *testing.T) {
-	for _, st := range []string{"0", "99", "1000"} {
+	for _, st := range []string{"0", "99", "101", "1000"} {
 		t.Run(st, func(t *testing.T) {
-			be := rawH2Upstream(t, func(fr *http2.Framer, id uint32) { writeStatus(fr, id, st) })
-			cfg := h2Config()
-			cfg.Retries.Attempts = 0
-			front, up, _ := h2Front(t, cfg, be)
-			resp, err := h2cClient(t).Get("http://" + front + "/")
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != 502 || resp.Header.Get("X-Outrigger-Error") != "upstream_protocol_error" {
-				t.Fatalf("%d %q, want 502 upstream_protocol_error", resp.StatusCode, resp.Header.Get("X-Outrigger-Error"))
-			}
+			up := expectH2ProtocolError(t, rawH2Upstream(t, func(fr *http2.Framer, id uint32) { writeStatus(fr, id, st) }))
 			ep := up.Snapshot().Members[0].Endpoint
 			if ep.Active() != 0 || ep.Requests() != 1 || ep.Failures() != 1 {
 				t.Fatalf("endpoint active %d requests %d failures %d, want 0 1 1", ep.Active(), ep.Requests(), ep.Failures())
@@ -169,5 +160,35 @@ func TestSlowReaderIsTheClients(t *testing.T) {
 	ep.EachCode(func(code int, n uint64) { codes[code] = n })
 	if ep.Failures() != 0 || codes[499] != 1 {
 		t.Fatalf("endpoint failures %d codes %v, want no failure and one 499", ep.Failures(), codes)
+	}
+}
+
+// A request whose headers are larger than an HTTP/2 endpoint accepts (its
+// SETTINGS_MAX_HEADER_LIST_SIZE) is the client's: 431 bad_request, and no
+// failure for the endpoint.
+func TestH2RequestTooLargeForTheEndpoint(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Config.MaxHeaderBytes = 4 << 10
+	srv.Start()
+	t.Cleanup(srv.Close)
+	cfg := h2Config()
+	cfg.Retries.Attempts = 0
+	front, up, _ := h2Front(t, cfg, srv.Listener.Addr().String())
+	client := h2cClient(t)
+	client.Get("http://" + front + "/") // the endpoint's SETTINGS are known after a first exchange
+	req, _ := http.NewRequest("GET", "http://"+front+"/", nil)
+	req.Header.Set("X-Big", strings.Repeat("a", 8<<10))
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 431 || resp.Header.Get("X-Outrigger-Error") != "bad_request" {
+		t.Fatalf("%d %q, want 431 bad_request", resp.StatusCode, resp.Header.Get("X-Outrigger-Error"))
+	}
+	if ep := up.Snapshot().Members[0].Endpoint; ep.Failures() != 0 {
+		t.Fatalf("endpoint failures %d, want 0", ep.Failures())
 	}
 }
