@@ -136,26 +136,12 @@ func TestResponseDesyncThroughPool(t *testing.T) {
 		p := startSidecar(t, desyncYAML(up.addr()))
 		url := p.url("payments", "/pay")
 
-		const n, clients = 1000, 8
-		tr := &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}
-		defer tr.CloseIdleConnections()
-		client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 		check := &echoCheck{tokens: regexp.MustCompile(`Q\d{5}`)}
-		var next atomic.Int64
-		deadline := time.Now().Add(30 * time.Second)
-		var wg sync.WaitGroup
-		for range clients {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := next.Add(1); i <= n && time.Now().Before(deadline); i = next.Add(1) {
-					tok := fmt.Sprintf("Q%05d", i)
-					resp, body, err := tokenRequest(client, "GET", url, tok)
-					check.check(tok, resp, body, err)
-				}
-			}()
-		}
-		wg.Wait()
+		keepAliveLoad(1000, 8, func(client *http.Client, i int64) {
+			tok := fmt.Sprintf("Q%05d", i)
+			resp, body, err := tokenRequest(client, "GET", url, tok)
+			check.check(tok, resp, body, err)
+		})
 		check.report(t)
 		t.Logf("the upstream saw %d connections", up.conns.Load())
 	})
@@ -230,28 +216,15 @@ func TestResponseDesyncThroughPool(t *testing.T) {
 		url := p.url("payments", "/pay")
 
 		const pairs, clients = 40, 8 // HEAD tokens Z001..Z320: 4 characters, so the fragment is 20 bytes
-		tr := &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}
-		defer tr.CloseIdleConnections()
-		client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 		check := &echoCheck{tokens: regexp.MustCompile(`S\d{5}|Z\d{3}`)}
-		var next atomic.Int64
-		deadline := time.Now().Add(30 * time.Second)
-		var wg sync.WaitGroup
-		for range clients {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := next.Add(1); i <= pairs*clients && time.Now().Before(deadline); i = next.Add(1) {
-					head := fmt.Sprintf("Z%03d", i)
-					resp, body, err := tokenRequest(client, http.MethodHead, url, head)
-					check.check(head, resp, body, err)
-					get := fmt.Sprintf("S%05d", i)
-					resp, body, err = tokenRequest(client, http.MethodGet, url, get)
-					check.check(get, resp, body, err)
-				}
-			}()
-		}
-		wg.Wait()
+		keepAliveLoad(pairs*clients, clients, func(client *http.Client, i int64) {
+			head := fmt.Sprintf("Z%03d", i)
+			resp, body, err := tokenRequest(client, http.MethodHead, url, head)
+			check.check(head, resp, body, err)
+			get := fmt.Sprintf("S%05d", i)
+			resp, body, err = tokenRequest(client, http.MethodGet, url, get)
+			check.check(get, resp, body, err)
+		})
 		check.report(t)
 	})
 }
@@ -401,4 +374,23 @@ func TestWebSocketRefusedHandshake(t *testing.T) {
 		lines := grep(logs, "panic")
 		t.Errorf("the sidecar logged a panic:\n%s", lines[:min(len(lines), 700)])
 	}
+}
+
+// keepAliveLoad runs do n times (i = 1..n) from clients goroutines, each
+// with its own keep-alive connection to reuse, bounded by 30 s.
+func keepAliveLoad(n int64, clients int, do func(client *http.Client, i int64)) {
+	tr := &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	var next atomic.Int64
+	deadline := time.Now().Add(30 * time.Second)
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Go(func() {
+			for i := next.Add(1); i <= n && time.Now().Before(deadline); i = next.Add(1) {
+				do(client, i)
+			}
+		})
+	}
+	wg.Wait()
 }
