@@ -112,6 +112,9 @@ func elemDefault(t reflect.Type) reflect.Value {
 	if t == reflect.TypeFor[Upstream]() {
 		return reflect.ValueOf(DefaultUpstream())
 	}
+	if t == reflect.TypeFor[Listener]() {
+		return reflect.ValueOf(DefaultListener())
+	}
 	return reflect.New(t).Elem()
 }
 

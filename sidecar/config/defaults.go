@@ -31,6 +31,7 @@ func Default() Config {
 			AllowStale: true,
 		},
 		Upstreams: []Upstream{},
+		Listeners: []Listener{},
 		Tracing: Tracing{
 			Exporter:    "none",
 			Endpoint:    "127.0.0.1:4317",
@@ -116,7 +117,18 @@ func (c *Config) derive(hostname string) {
 			c.Upstreams[i].Service = c.Upstreams[i].Name
 		}
 	}
+	for i := range c.Listeners {
+		for j := range c.Listeners[i].Routes {
+			if r := &c.Listeners[i].Routes[j]; r.Name == "" {
+				r.Name = DefaultRouteName(j)
+			}
+		}
+	}
 }
+
+// DefaultRouteName is the name of the index'th route of a listener that
+// names it not: "route-<index>".
+func DefaultRouteName(index int) string { return "route-" + strconv.Itoa(index) }
 
 // RegisteredPort is the port the sidecar registers in Consul: the inbound
 // listener's when there is one with a fixed port (docs/contract.md: "when set and

@@ -12,6 +12,7 @@ type Config struct {
 	Inbound      Inbound       `mapstructure:"inbound" json:"inbound"`
 	Consul       Consul        `mapstructure:"consul" json:"consul"`
 	Upstreams    []Upstream    `mapstructure:"upstreams" json:"upstreams"`
+	Listeners    []Listener    `mapstructure:"listeners" json:"listeners"`
 	Tracing      Tracing       `mapstructure:"tracing" json:"tracing"`
 	Admin        Admin         `mapstructure:"admin" json:"admin"`
 	Log          Log           `mapstructure:"log" json:"log"`

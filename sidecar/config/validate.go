@@ -40,6 +40,7 @@ func (c *Config) validate() []issue {
 		c.Upstreams[i].check(&k, index("upstreams", i))
 	}
 	c.checkUniqueUpstreams(&k)
+	c.checkListeners(&k)
 	c.checkTracing(&k)
 	c.checkAdmin(&k)
 	k.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")

@@ -16,7 +16,9 @@ func (u *Upstream) check(k *checker, path string) {
 	if k.required(at("name"), u.Name) && !validName(u.Name) {
 		k.add(at("name"), "must match [A-Za-z0-9_.-]+ (it labels metrics and traces), got "+quote(u.Name))
 	}
-	if k.required(at("listen"), u.Listen) {
+	// An upstream that only routes name needs no listener of its own
+	// (Config.checkUpstreamListens).
+	if u.Listen != "" {
 		k.checkListen(at("listen"), u.Listen)
 	}
 	k.oneOf(at("protocol"), u.Protocol, ProtocolHTTP, ProtocolHTTP2, ProtocolTCP)
@@ -126,7 +128,14 @@ func (c *Config) checkUniqueUpstreams(k *checker) {
 		ls = append(ls, listener{"inbound.listen", c.Inbound.Listen})
 	}
 	for i, u := range c.Upstreams {
-		ls = append(ls, listener{index("upstreams", i) + ".listen", u.Listen})
+		if u.Listen != "" {
+			ls = append(ls, listener{index("upstreams", i) + ".listen", u.Listen})
+		}
+	}
+	for i, l := range c.Listeners {
+		if l.Listen != "" {
+			ls = append(ls, listener{index("listeners", i) + ".listen", l.Listen})
+		}
 	}
 	ls = append(ls, listener{"admin.listen", c.Admin.Listen})
 	for j := range ls {

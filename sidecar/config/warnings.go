@@ -14,6 +14,9 @@ func (c *Config) Warnings() []string {
 	for i := range c.Upstreams {
 		out = append(out, c.Upstreams[i].warnings(index("upstreams", i))...)
 	}
+	for i := range c.Listeners {
+		out = append(out, c.Listeners[i].warnings(index("listeners", i))...)
+	}
 	return out
 }
 
