@@ -7,6 +7,7 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -64,6 +65,7 @@ func TestDefaultsMatchSpec(t *testing.T) {
 		"limits.max_response_header_bytes": "64KiB", "limits.max_informational_responses": "10",
 		"limits.stream_idle_timeout": "5m0s",
 		"drain_timeout":              "20s",
+		"listeners":                  "[]",
 	}
 	for _, k := range slices.Sorted(maps.Keys(want)) {
 		if got[k] != want[k] {
@@ -97,11 +99,21 @@ func TestFullYAML(t *testing.T) {
 	u := DefaultUpstream()
 	u.Name, u.Service, u.Listen = "payments", "payments", "127.0.0.1:9001"
 	want.Upstreams = []Upstream{u}
+	want.Listeners = []Listener{{Name: "edge", Listen: "127.0.0.1:8080", Protocol: "http", Routes: []Route{{
+		Name:     "api",
+		Match:    Match{Host: "payments.example.com", PathPrefix: "/api/", Headers: map[string]string{"x-canary": "1"}, Methods: []string{"GET"}},
+		Upstream: "payments",
+	}, {
+		Name: "rest", Match: Match{PathPrefix: "/"}, Split: []SplitTarget{{Upstream: "payments", Weight: 1}},
+	}}}}
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Errorf("full.yaml:\n%+v\nwant:\n%+v", *cfg, want)
 	}
 
-	short, _ := mustParse(t, minimal+"upstreams: [{name: payments, listen: '127.0.0.1:9001'}]\n")
+	short, _ := mustParse(t, minimal+"upstreams: [{name: payments, listen: '127.0.0.1:9001'}]\n"+
+		"listeners: [{name: edge, listen: '127.0.0.1:8080', routes: [{name: api, upstream: payments,\n"+
+		"  match: {host: payments.example.com, path_prefix: /api/, headers: {x-canary: '1'}, methods: [GET]}},\n"+
+		"  {name: rest, match: {path_prefix: /}, split: [{upstream: payments, weight: 1}]}]}]\n")
 	short.File = cfg.File
 	if !reflect.DeepEqual(short, cfg) {
 		t.Errorf("a minimal file differs from full.yaml:\n%+v\n%+v", *short, *cfg)
@@ -117,7 +129,8 @@ func TestFullYAML(t *testing.T) {
 	}
 }
 
-// missingKeys lists the schema keys absent from raw (first list item only).
+// missingKeys lists the schema keys absent from raw; in a list, a key
+// counts as present when one item has it (a route has upstream or split).
 func missingKeys(path string, raw any, t reflect.Type) []string {
 	m, _ := raw.(map[string]any)
 	var out []string
@@ -142,7 +155,17 @@ func missingKeys(path string, raw any, t reflect.Type) []string {
 				out = append(out, child(path, tag)+"[0]")
 				continue
 			}
-			out = append(out, missingKeys(index(child(path, tag), 0), list[0], f.Type.Elem())...)
+			missing := map[string]int{}
+			for i, item := range list {
+				for _, k := range missingKeys(index(child(path, tag), i), item, f.Type.Elem()) {
+					missing[strings.Replace(k, index(child(path, tag), i), index(child(path, tag), 0), 1)]++
+				}
+			}
+			for _, k := range slices.Sorted(maps.Keys(missing)) {
+				if missing[k] == len(list) {
+					out = append(out, k)
+				}
+			}
 		}
 	}
 	return out

@@ -143,6 +143,8 @@ func applyEnv(cfg *Config, env []string) (origin map[string]string, issues []iss
 			warnings = append(warnings, name+": "+list+" is a list, which cannot be set from the environment; ignored")
 		case strings.HasPrefix(name, envPrefix+"UPSTREAMS_"):
 			warnings = append(warnings, name+": upstreams cannot be set from the environment; ignored")
+		case strings.HasPrefix(name, envPrefix+"LISTENERS_"):
+			warnings = append(warnings, name+": listeners cannot be set from the environment; ignored")
 		default:
 			warnings = append(warnings, name+": no config key matches this variable; ignored")
 		}

@@ -190,7 +190,7 @@ func TestEnvKeys(t *testing.T) {
 	}
 	if want := map[string]string{
 		"OUTRIGGER_SERVICE_TAGS": "service.tags", "OUTRIGGER_SERVICE_META": "service.meta",
-		"OUTRIGGER_UPSTREAMS": "upstreams", "OUTRIGGER_TRACING_PROPAGATORS": "tracing.propagators",
+		"OUTRIGGER_UPSTREAMS": "upstreams", "OUTRIGGER_LISTENERS": "listeners", "OUTRIGGER_TRACING_PROPAGATORS": "tracing.propagators",
 	}; !maps.Equal(lists, want) {
 		t.Errorf("lists = %v, want %v", lists, want)
 	}

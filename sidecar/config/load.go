@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 )
 
@@ -84,8 +85,9 @@ func parse(file, format string, data []byte, env []string, hostname string) (*Co
 
 	cfg.derive(hostname)
 	cfg.File = file
+	decoded := slices.Clone(issues)
 	for _, v := range cfg.validate() {
-		if covered(issues, v.path) {
+		if covered(decoded, v.path) {
 			continue
 		}
 		v.via = origin[v.path]

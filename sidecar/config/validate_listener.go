@@ -7,6 +7,10 @@ import (
 	"strings"
 )
 
+// maxWeight bounds a split's weights, so that their sum cannot overflow;
+// a million gives shares finer than anyone can measure.
+const maxWeight = 1_000_000
+
 // checkListeners validates the routing listeners and, with them, which
 // upstreams need a listen address of their own: one that no route names.
 func (c *Config) checkListeners(k *checker) {
@@ -86,8 +90,8 @@ func (r *Route) check(k *checker, path string, ups map[string]*Upstream) {
 					checkTarget(k, tp+".upstream", t.Upstream, ups)
 				}
 			}
-			if t.Weight <= 0 {
-				k.addf(tp+".weight", "must be an integer > 0, got %d", t.Weight)
+			if t.Weight <= 0 || t.Weight > maxWeight {
+				k.addf(tp+".weight", "must be an integer in 1..%d, got %d", maxWeight, t.Weight)
 			}
 		}
 	}
@@ -138,9 +142,15 @@ func (m *Match) check(k *checker, path string) {
 		hdrs = append(hdrs, name)
 	}
 	slices.Sort(hdrs)
+	seen := map[string]string{}
 	for _, name := range hdrs {
 		hp := child(path+".headers", name)
+		lower := strings.ToLower(name)
+		first, dup := seen[lower]
+		seen[lower] = name
 		switch {
+		case dup:
+			k.add(hp, "the same header as "+quote(first)+" (header names ignore case)")
 		case !isToken(name):
 			k.add(hp, "not a header name")
 		case strings.EqualFold(name, "host"):

@@ -87,7 +87,7 @@ func TestValidationErrors(t *testing.T) {
 		{"upstream name unique", withUpstream() + "  - name: a\n    listen: 127.0.0.1:9002\n",
 			`test.yaml: upstreams[1].name: "a" is already the name of upstreams[0]`},
 		{"listen required", minimal + "upstreams: [{name: a}]\n",
-			`test.yaml: upstreams[0].listen: required`},
+			`test.yaml: upstreams[0].listen: required (no listener route names this upstream)`},
 		{"listen format", minimal + "upstreams: [{name: a, listen: '9001'}]\n",
 			`test.yaml: upstreams[0].listen: must be host:port (like 127.0.0.1:9001), got "9001"`},
 		{"listen port range", minimal + "upstreams: [{name: a, listen: '127.0.0.1:99999'}]\n",

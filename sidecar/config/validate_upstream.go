@@ -17,7 +17,7 @@ func (u *Upstream) check(k *checker, path string) {
 		k.add(at("name"), "must match [A-Za-z0-9_.-]+ (it labels metrics and traces), got "+quote(u.Name))
 	}
 	// An upstream that only routes name needs no listener of its own
-	// (Config.checkUpstreamListens).
+	// (Config.checkListeners).
 	if u.Listen != "" {
 		k.checkListen(at("listen"), u.Listen)
 	}
