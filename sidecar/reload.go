@@ -25,9 +25,14 @@ import (
 //   - a new listen address is bound before anything changes; the old one is
 //     closed and drained;
 //   - a removed upstream's port is closed and its in-flight work drained;
-//   - an added upstream starts serving.
+//   - an added upstream starts serving;
+//   - every routing listener's table is compiled anew (over the new
+//     upstreams) and swapped in: requests already matched finish on the
+//     old table and the old upstream handlers. A listener on the same
+//     address and protocol keeps its server and connections; otherwise its
+//     port is taken over, or a new one bound, as for upstreams.
 //
-// Only `upstreams` is reloaded. Changes elsewhere (service, inbound,
+// Only `upstreams` and `listeners` are reloaded. Changes elsewhere (service, inbound,
 // consul, tracing, admin, log, limits, drain_timeout) need a restart; they are
 // ignored, and the returned warnings say which. If any new address cannot
 // be bound, nothing changes and the error says why.
@@ -40,6 +45,7 @@ func (s *Sidecar) Reload(next *config.Config) (warnings []string, err error) {
 	cur := s.cfg.Load()
 	eff := *cur
 	eff.Upstreams = next.Upstreams
+	eff.Listeners = next.Listeners
 	eff.File = next.File
 	for _, sec := range []struct {
 		name      string
@@ -51,7 +57,7 @@ func (s *Sidecar) Reload(next *config.Config) (warnings []string, err error) {
 		{"drain_timeout", cur.DrainTimeout, next.DrainTimeout},
 	} {
 		if !reflect.DeepEqual(sec.old, sec.next) {
-			warnings = append(warnings, sec.name+": changed, but only upstreams are reloaded; restart to apply it")
+			warnings = append(warnings, sec.name+": changed, but only upstreams and listeners are reloaded; restart to apply it")
 		}
 	}
 
@@ -79,19 +85,42 @@ func (s *Sidecar) Reload(next *config.Config) (warnings []string, err error) {
 		}
 		fresh[uc.Name] = r
 	}
+	routes := make(map[string]*route, len(next.Upstreams))
+	for _, uc := range next.Upstreams {
+		if r := fresh[uc.Name]; r != nil {
+			routes[uc.Name] = r
+		} else {
+			routes[uc.Name] = s.routes[uc.Name]
+		}
+	}
+	oldListeners := map[string]*listener{}
+	for _, l := range s.lst {
+		oldListeners[l.cfg.Name] = l
+	}
+	lst := make([]*listener, 0, len(next.Listeners))
+	for i, lc := range next.Listeners {
+		old := oldListeners[lc.Name]
+		l, err := s.newListener(fmt.Sprintf("listeners[%d]", i), lc, routes, old)
+		if err != nil {
+			return fail(err)
+		}
+		if old == nil || l.port != old.port {
+			bound = append(bound, l.port)
+		}
+		lst = append(lst, l)
+	}
 
-	// Swap: new routes take over; replaced and removed ones drain.
+	// Swap: new routes take over, then the listeners' new tables that
+	// point at them; replaced and removed ones drain.
 	drainCtx, cancel := context.WithTimeout(context.Background(), cur.DrainTimeout)
 	keep := map[string]bool{}
 	order := make([]string, 0, len(next.Upstreams))
-	routes := make(map[string]*route, len(next.Upstreams))
 	for _, uc := range next.Upstreams {
 		keep[uc.Name] = true
 		order = append(order, uc.Name)
 		old := s.routes[uc.Name]
 		r, changed := fresh[uc.Name]
 		if !changed {
-			routes[uc.Name] = old
 			continue
 		}
 		r.start(s.log, old)
@@ -99,7 +128,7 @@ func (s *Sidecar) Reload(next *config.Config) (warnings []string, err error) {
 		switch {
 		case old == nil:
 			s.log.Info("upstream added", "upstream", uc.Name, "listen", r.up.ListenAddr())
-		case old.port == r.port:
+		case old.port == r.port: // the same address, or none (routes only)
 			s.log.Info("upstream changed", "upstream", uc.Name, "listen", r.up.ListenAddr())
 			s.retire(drainCtx, old, false)
 		default:
@@ -113,11 +142,34 @@ func (s *Sidecar) Reload(next *config.Config) (warnings []string, err error) {
 			s.retire(drainCtx, old, true)
 		}
 	}
+	keepListener := map[string]bool{}
+	for _, l := range lst {
+		keepListener[l.cfg.Name] = true
+		old := oldListeners[l.cfg.Name]
+		l.start(old)
+		switch {
+		case old == nil:
+			s.log.Info("listener added", "listener", l.cfg.Name, "listen", l.port.Addr().String(), "routes", len(l.cfg.Routes))
+		case l.kept:
+			if !reflect.DeepEqual(old.cfg, l.cfg) {
+				s.log.Info("listener routes changed", "listener", l.cfg.Name, "routes", len(l.cfg.Routes))
+			}
+		default:
+			s.log.Info("listener replaced", "listener", l.cfg.Name, "listen", l.port.Addr().String(), "protocol", l.cfg.Protocol)
+			s.retireListener(drainCtx, old, old.port != l.port)
+		}
+	}
+	for _, old := range s.lst {
+		if !keepListener[old.cfg.Name] {
+			s.log.Info("listener removed", "listener", old.cfg.Name, "listen", old.port.Addr().String())
+			s.retireListener(drainCtx, old, true)
+		}
+	}
 	go func() { s.retiring.Wait(); cancel() }()
-	s.routes, s.order = routes, order
+	s.routes, s.order, s.lst = routes, order, lst
 	s.publishUpstreams()
 	s.cfg.Store(&eff)
-	s.log.Info("config reloaded", "file", next.File, "upstreams", len(order), "ignored_sections", len(warnings))
+	s.log.Info("config reloaded", "file", next.File, "upstreams", len(order), "listeners", len(lst), "ignored_sections", len(warnings))
 	return warnings, nil
 }
 
@@ -126,7 +178,7 @@ func (s *Sidecar) Reload(next *config.Config) (warnings []string, err error) {
 // the server); closePort also closes its address (removed or moved).
 func (s *Sidecar) retire(ctx context.Context, r *route, closePort bool) {
 	r.stopWatching()
-	if closePort {
+	if closePort && r.port != nil {
 		r.port.Close()
 	}
 	s.retiring.Add(1)
@@ -139,5 +191,20 @@ func (s *Sidecar) retire(ctx context.Context, r *route, closePort bool) {
 			return
 		}
 		s.log.Info("retired upstream drained", "upstream", r.up.Name(), "took", time.Since(start).Round(time.Millisecond).String())
+	}()
+}
+
+// retireListener drains a replaced or removed listener's server in the
+// background; closePort also closes its address.
+func (s *Sidecar) retireListener(ctx context.Context, l *listener, closePort bool) {
+	if closePort {
+		l.port.Close()
+	}
+	s.retiring.Add(1)
+	go func() {
+		defer s.retiring.Done()
+		if err := l.drain(ctx); err != nil {
+			s.log.Warn("retired listener still had requests in flight after drain_timeout", "listener", l.cfg.Name, "error", err)
+		}
 	}()
 }

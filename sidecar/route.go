@@ -20,8 +20,8 @@ import (
 type route struct {
 	up        *upstream.Upstream
 	source    discovery.Source
-	port      *port // the bound address, shared with a successor on reload
-	srv       connServer
+	port      *port          // the bound address, shared with a successor on reload; nil without listen
+	srv       connServer     // nil without listen
 	slot      *proxy.Slot    // http and http2: the handler seat a reload swaps
 	handler   *proxy.Handler // this route's own handler; nil for tcp
 	closeIdle func()         // drops pooled upstream connections; may be nil
@@ -54,6 +54,9 @@ func (s *Sidecar) newRoute(key string, uc config.Upstream, inbound bool, prev *r
 		return nil, fmt.Errorf("%s: %w", key, err)
 	}
 	r := &route{up: up, source: source}
+	// An upstream without listen (only routes name it) has a handler seat
+	// but no port: its successor adopts the seat, which the routing
+	// listeners' tables point at.
 	sameAddr := prev != nil && prev.up.Config().Listen == uc.Listen
 	adopt := sameAddr && prev.slot != nil && prev.up.Config().Protocol == uc.Protocol
 	switch uc.Protocol {
@@ -71,6 +74,7 @@ func (s *Sidecar) newRoute(key string, uc config.Upstream, inbound bool, prev *r
 		r.srv, r.slot, r.port, r.adopted = prev.srv, prev.slot, prev.port, true
 	case sameAddr:
 		r.port = prev.port
+	case uc.Listen == "":
 	default:
 		name := uc.Name
 		if inbound {
@@ -79,6 +83,10 @@ func (s *Sidecar) newRoute(key string, uc config.Upstream, inbound bool, prev *r
 		if r.port, err = listen(uc.Listen, name, s.cfg.Load().Limits, s.log, s.failed); err != nil {
 			return nil, fmt.Errorf("%s.listen: %w", key, err)
 		}
+	}
+	if uc.Listen == "" {
+		r.srv = nil
+		return r, nil
 	}
 	up.SetListenAddr(r.port.Addr().String())
 	return r, nil
@@ -93,16 +101,20 @@ func (s *Sidecar) handlerOptions(inbound, tunnels bool) proxy.Options {
 // h1Server is the strict HTTP/1.1 codec in front of slot, with the
 // sidecar's limits. A request it refuses itself is counted as a
 // bad_request local reply of the upstream serving at the time.
-func (s *Sidecar) h1Server(h http.Handler, slot *proxy.Slot) *h1.Server {
+func (s *Sidecar) h1Server(h http.Handler, counter badRequestCounter) *h1.Server {
 	return &h1.Server{
 		Handler:    h,
 		MaxHeaders: s.cfg.Load().Limits.MaxRequestHeaders,
-		OnBadRequest: func(int, string) {
-			slot.Handler().CountBadRequest()
+		OnBadRequest: func(status int, _ string) {
+			counter.CountBadRequest(status)
 		},
 		Logger: s.log,
 	}
 }
+
+// badRequestCounter counts the requests a listener's codec refused: the
+// upstream's handler serving at the time, or a routing listener.
+type badRequestCounter interface{ CountBadRequest(status int) }
 
 // httpRoute is protocol http: the strict HTTP/1.1 codec in front of the
 // proxy handler, HTTP/1.1 to the endpoints (h1.Client).
@@ -161,13 +173,18 @@ func (r *route) start(log *slog.Logger, prev *route) {
 			sweep(ctx, r.up, every)
 		}()
 	}
-	if r.adopted {
+	switch {
+	case r.adopted:
 		r.slot.Swap(r.handler)
 		prev.handedOver = true
-	} else {
+	case r.port != nil:
 		r.port.serve(r.srv)
 	}
-	log.Info("listening", "upstream", r.up.Name(), "addr", r.up.ListenAddr(),
+	addr := r.up.ListenAddr()
+	if addr == "" {
+		addr = "(routes only)"
+	}
+	log.Info("listening", "upstream", r.up.Name(), "addr", addr,
 		"protocol", r.up.Config().Protocol, "lb", r.up.Config().LB, "discovery", r.source.Kind())
 }
 
@@ -186,7 +203,7 @@ func (r *route) stopWatching() {
 // are dropped.
 func (r *route) drain(ctx context.Context) error {
 	var err error
-	if r.handedOver {
+	if r.handedOver || r.srv == nil {
 		err = r.handler.Retire(ctx)
 	} else {
 		err = r.srv.Shutdown(ctx)

@@ -19,6 +19,7 @@ import (
 	"github.com/outrigger-mesh/outrigger/sidecar/admin"
 	"github.com/outrigger-mesh/outrigger/sidecar/config"
 	"github.com/outrigger-mesh/outrigger/sidecar/metrics"
+	"github.com/outrigger-mesh/outrigger/sidecar/router"
 	"github.com/outrigger-mesh/outrigger/sidecar/upstream"
 	"github.com/outrigger-mesh/outrigger/tracing"
 )
@@ -33,10 +34,12 @@ type Sidecar struct {
 
 	cfg atomic.Pointer[config.Config]        // the effective config, for /config
 	ups atomic.Pointer[[]*upstream.Upstream] // for /upstreams and /metrics
+	lns atomic.Pointer[[]*router.Handler]    // the routing listeners, likewise
 
 	mu       sync.Mutex        // serialises Reload and the shutdown
 	routes   map[string]*route // by upstream name
 	order    []string          // upstream names in config order
+	lst      []*listener       // routing listeners in config order
 	inbound  *route            // nil without inbound.listen
 	retiring sync.WaitGroup    // routes a reload replaced, still draining
 	failed   chan error        // a listener's serve error stops Run
@@ -85,8 +88,15 @@ func New(cfg *config.Config, opts Options) (_ *Sidecar, err error) {
 		s.routes[uc.Name] = r
 		s.order = append(s.order, uc.Name)
 	}
+	for i, lc := range cfg.Listeners {
+		l, err := s.newListener(fmt.Sprintf("listeners[%d]", i), lc, s.routes, nil)
+		if err != nil {
+			return nil, err
+		}
+		s.lst = append(s.lst, l)
+	}
 	s.publishUpstreams()
-	mh, err := metrics.Handler(metrics.NewCollector(s.Upstreams))
+	mh, err := metrics.Handler(metrics.NewCollector(s))
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
@@ -116,11 +126,21 @@ func (s *Sidecar) publishUpstreams() {
 		ups = append(ups, s.routes[name].up)
 	}
 	s.ups.Store(&ups)
+	lns := make([]*router.Handler, 0, len(s.lst))
+	for _, l := range s.lst {
+		lns = append(lns, l.handler)
+	}
+	s.lns.Store(&lns)
 }
 
 func (s *Sidecar) closePorts() {
 	for _, r := range s.allRoutes() {
-		r.port.Close()
+		if r.port != nil {
+			r.port.Close()
+		}
+	}
+	for _, l := range s.lst {
+		l.port.Close()
 	}
 	if s.adminLn != nil {
 		s.adminLn.Close()
@@ -141,6 +161,9 @@ func (s *Sidecar) allRoutes() []*route {
 
 // Upstreams implements admin.State.
 func (s *Sidecar) Upstreams() []*upstream.Upstream { return *s.ups.Load() }
+
+// Listeners implements admin.State: the routing listeners' handlers.
+func (s *Sidecar) Listeners() []*router.Handler { return *s.lns.Load() }
 
 // Config implements admin.State.
 func (s *Sidecar) Config() *config.Config { return s.cfg.Load() }
@@ -168,6 +191,10 @@ func (s *Sidecar) Run(ctx context.Context) error {
 	s.mu.Lock()
 	for _, r := range s.allRoutes() {
 		r.start(s.log, nil)
+	}
+	for _, l := range s.lst {
+		l.start(nil)
+		s.log.Info("listening", "listener", l.cfg.Name, "addr", l.port.Addr().String(), "protocol", l.cfg.Protocol, "routes", len(l.cfg.Routes))
 	}
 	s.mu.Unlock()
 	s.log.Info("admin listening", "addr", s.AdminAddr())
@@ -215,8 +242,23 @@ func (s *Sidecar) drain() {
 	defer cancel()
 	var wg sync.WaitGroup
 	var cut atomic.Int64
+	// Listeners first: their requests end on the upstreams' handlers,
+	// which drain alongside.
+	for _, l := range s.lst {
+		l.port.Close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := l.drain(ctx); err != nil {
+				cut.Add(1)
+				s.log.Warn("drain timeout: closed remaining connections", "listener", l.cfg.Name, "error", err)
+			}
+		}()
+	}
 	for _, r := range s.allRoutes() {
-		r.port.Close()
+		if r.port != nil {
+			r.port.Close()
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -12,6 +12,9 @@ const (
 	AttrMethod     = attribute.Key("http.request.method")
 	AttrStatus     = attribute.Key("http.response.status_code")
 	AttrErrorType  = attribute.Key("error.type")
+	// On the span of a request a routing listener's route sent.
+	AttrListener = attribute.Key("outrigger.listener")
+	AttrRoute    = attribute.Key("outrigger.route")
 
 	// Event attributes.
 	AttrAttempt  = attribute.Key("outrigger.attempt")

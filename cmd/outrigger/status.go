@@ -10,13 +10,15 @@ import (
 	"time"
 
 	"github.com/outrigger-mesh/outrigger/sidecar/admin"
+	"github.com/outrigger-mesh/outrigger/sidecar/router"
 )
 
 // defaultAdmin is admin.listen's default; OUTRIGGER_ADMIN_LISTEN overrides
 // it here as it does for `run`.
 const defaultAdmin = "127.0.0.1:9901"
 
-// statusCmd prints one row per endpoint from GET /upstreams.
+// statusCmd prints one row per endpoint from GET /upstreams, then one row
+// per route of the routing listeners.
 func statusCmd(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("status", stderr)
 	def := defaultAdmin
@@ -60,6 +62,10 @@ func printStatus(w io.Writer, body admin.UpstreamsResponse) {
 		}
 	}
 	tw.Flush()
+	if len(body.Listeners) > 0 {
+		fmt.Fprintln(w)
+		router.WriteTable(w, body.Listeners, true)
+	}
 }
 
 // endpointState is the STATE column: the outlier verdict wins over the

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/outrigger-mesh/outrigger/sidecar/config"
+	"github.com/outrigger-mesh/outrigger/sidecar/router"
 	"github.com/outrigger-mesh/outrigger/sidecar/upstream"
 )
 
@@ -17,6 +18,7 @@ import (
 // are called concurrently from admin request goroutines.
 type State interface {
 	Upstreams() []*upstream.Upstream
+	Listeners() []*router.Handler
 	Config() *config.Config
 	// Draining is true once shutdown has begun.
 	Draining() bool
@@ -42,7 +44,7 @@ func NewHandler(st State, metrics http.Handler, pprof bool) http.Handler {
 	})
 	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /upstreams", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, upstreamsView(st.Upstreams()))
+		writeJSON(w, upstreamsView(st.Upstreams(), st.Listeners()))
 	})
 	mux.HandleFunc("GET /config", func(w http.ResponseWriter, r *http.Request) {
 		b, err := st.Config().JSON()

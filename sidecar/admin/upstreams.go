@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/outrigger-mesh/outrigger/sidecar/balancer"
+	"github.com/outrigger-mesh/outrigger/sidecar/router"
 	"github.com/outrigger-mesh/outrigger/sidecar/upstream"
 )
 
@@ -11,6 +12,9 @@ import (
 // the contract's (docs/contract.md) and users' scripts depend on them.
 type UpstreamsResponse struct {
 	Upstreams []UpstreamView `json:"upstreams"`
+	// Listeners are the routing listeners with their routes, in config
+	// order; [] without any.
+	Listeners []router.View `json:"listeners"`
 }
 
 // UpstreamView is one upstream in GET /upstreams.
@@ -48,8 +52,11 @@ func rfc3339(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-func upstreamsView(ups []*upstream.Upstream) UpstreamsResponse {
-	out := UpstreamsResponse{Upstreams: make([]UpstreamView, 0, len(ups))}
+func upstreamsView(ups []*upstream.Upstream, lns []*router.Handler) UpstreamsResponse {
+	out := UpstreamsResponse{Upstreams: make([]UpstreamView, 0, len(ups)), Listeners: make([]router.View, 0, len(lns))}
+	for _, l := range lns {
+		out.Listeners = append(out.Listeners, l.View())
+	}
 	for _, u := range ups {
 		cfg := u.Config()
 		v := UpstreamView{

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/outrigger-mesh/outrigger/outlier"
+	"github.com/outrigger-mesh/outrigger/sidecar/statuscount"
 )
 
 // Endpoint is the runtime state of one upstream instance. It outlives the
@@ -26,7 +27,7 @@ type Endpoint struct {
 	requests atomic.Uint64 // finished requests
 	failures atomic.Uint64 // finished requests that failed (5xx or local failure)
 	latency  peakEWMA
-	codes    codeCounters
+	codes    statuscount.Codes
 
 	// Outlier is the endpoint's ejection state and detector counters; it
 	// lives here so that it survives discovery updates with the endpoint.
@@ -80,12 +81,12 @@ func (e *Endpoint) Finish(status int, failed bool, latencyNanos, nowNanos int64)
 	if failed {
 		e.failures.Add(1)
 	}
-	e.codes.inc(status)
+	e.codes.Inc(status)
 	e.latency.observe(latencyNanos, nowNanos)
 }
 
 // EachCode calls fn for every status code with a non-zero count.
-func (e *Endpoint) EachCode(fn func(code int, n uint64)) { e.codes.each(fn) }
+func (e *Endpoint) EachCode(fn func(code int, n uint64)) { e.codes.Each(fn) }
 
 // LatencyEWMA is the current peak-EWMA latency estimate in nanoseconds
 // (0 before the first response).

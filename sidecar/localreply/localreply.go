@@ -25,6 +25,7 @@ const (
 	UpstreamTimeout
 	BadRequest
 	UpstreamProtocolError
+	NoRoute
 	NumReasons int = iota
 )
 
@@ -38,9 +39,10 @@ var names = [NumReasons]string{
 	"upstream_timeout",
 	"bad_request",
 	"upstream_protocol_error",
+	"no_route",
 }
 
-var statuses = [NumReasons]int{503, 503, 503, 503, 502, 502, 504, 400, 502}
+var statuses = [NumReasons]int{503, 503, 503, 503, 502, 502, 504, 400, 502, 404}
 
 // String is the code as it appears in the header and in metrics.
 func (r Reason) String() string {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/outrigger-mesh/outrigger/outlier"
 	"github.com/outrigger-mesh/outrigger/sidecar/localreply"
+	"github.com/outrigger-mesh/outrigger/sidecar/router"
 	"github.com/outrigger-mesh/outrigger/sidecar/upstream"
 )
 
@@ -49,36 +50,46 @@ var (
 	descBreaker = prometheus.NewDesc("outrigger_circuit_breaker_state",
 		"The upstream's circuit breaker: 0 closed, 1 half-open, 2 open.",
 		[]string{"upstream"}, nil)
+	descListenerRequests = prometheus.NewDesc("outrigger_listener_requests_total",
+		"Requests on a routing listener by route and the status sent (route \"\" for requests no route took; 499: the client got no status).",
+		[]string{"listener", "route", "code"}, nil)
 	descDiscoveryLast = prometheus.NewDesc("outrigger_discovery_last_update_timestamp_seconds",
 		"Unix time of the last endpoint set delivered by discovery (0 before the first).",
 		[]string{"upstream"}, nil)
 )
 
-// Collector reads the current upstreams at every scrape.
+// Collector reads the current upstreams and listeners at every scrape.
 type Collector struct {
-	upstreams func() []*upstream.Upstream
+	src Source
+}
+
+// Source lists what is measured; its methods are called once per scrape,
+// concurrently with reloads.
+type Source interface {
+	Upstreams() []*upstream.Upstream
+	Listeners() []*router.Handler
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
 
-// NewCollector returns a collector over the upstreams that list returns;
-// list is called once per scrape and must be safe to call concurrently.
-func NewCollector(list func() []*upstream.Upstream) *Collector {
-	return &Collector{upstreams: list}
+// NewCollector returns a collector over src.
+func NewCollector(src Source) *Collector {
+	return &Collector{src: src}
 }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descDuration, descActive, descEndpoints,
 		descLocalReplies, descRetries, descDiscoveryUpdates, descDiscoveryErrors, descDiscoveryLast,
-		descEjections, descBreaker} {
+		descEjections, descBreaker, descListenerRequests} {
 		ch <- d
 	}
 }
 
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	for _, u := range c.upstreams() {
+	c.collectListeners(ch)
+	for _, u := range c.src.Upstreams() {
 		name := u.Name()
 		st := u.Stats()
 		gauge := func(d *prometheus.Desc, v float64, labels ...string) {
@@ -146,4 +157,26 @@ func Handler(c *Collector) (http.Handler, error) {
 		}
 	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}), nil
+}
+
+// collectListeners reports each routing listener's requests by route and
+// status, and the local replies the listeners gave themselves (no_route,
+// a refused request) under upstream="": no upstream was chosen.
+func (c *Collector) collectListeners(ch chan<- prometheus.Metric) {
+	lns := c.src.Listeners()
+	if len(lns) == 0 {
+		return
+	}
+	var replies [localreply.NumReasons]uint64
+	for _, h := range lns {
+		h.EachCount(func(route string, code int, n uint64) {
+			ch <- prometheus.MustNewConstMetric(descListenerRequests, prometheus.CounterValue, float64(n), h.Name(), route, strconv.Itoa(code))
+		})
+		for r := range localreply.NumReasons {
+			replies[r] += h.LocalReplies(localreply.Reason(r))
+		}
+	}
+	for _, r := range []localreply.Reason{localreply.NoRoute, localreply.BadRequest} {
+		ch <- prometheus.MustNewConstMetric(descLocalReplies, prometheus.CounterValue, float64(replies[r]), "", r.String())
+	}
 }

@@ -25,7 +25,7 @@ func (h *Handler) attempt(ctx context.Context, cs *clientSide, span trace.Span, 
 	policy := h.up.RetryPolicy()
 	body, err := retry.Prepare(cs.body(r.Body), r.ContentLength, policy.Attempts > 0)
 	if err != nil {
-		h.clientBodyFailed(ctx, w, err)
+		h.clientBodyFailed(ctx, cs, w, err)
 		return
 	}
 	key := clientKey(r)
@@ -41,7 +41,7 @@ func (h *Handler) attempt(ctx context.Context, cs *clientSide, span trace.Span, 
 		var refused *upstream.Refusal
 		a, refused = h.up.Begin(span, key, avoid)
 		if refused != nil {
-			h.localReply(ctx, w, refused.Reason, refused.Reason.Status(), refused.Detail)
+			h.localReply(ctx, cs, w, refused.Reason, refused.Reason.Status(), refused.Detail)
 			return
 		}
 		t := h.try(ctx, &a, r, &body, tunnel)
@@ -62,7 +62,7 @@ func (h *Handler) attempt(ctx context.Context, cs *clientSide, span trace.Span, 
 		} else {
 			a.End(o)
 			if o.Kind == upstream.ClientGone {
-				h.clientGone(ctx, w, t.err)
+				h.clientGone(ctx, cs, w, t.err)
 				return
 			}
 		}
@@ -79,7 +79,7 @@ func (h *Handler) attempt(ctx context.Context, cs *clientSide, span trace.Span, 
 				h.respond(ctx, cs, w, r, &a, t.resp, true)
 				return
 			}
-			h.localReply(ctx, w, localreply.RetryBudgetExhausted, localreply.RetryBudgetExhausted.Status(), t.err.Error())
+			h.localReply(ctx, cs, w, localreply.RetryBudgetExhausted, localreply.RetryBudgetExhausted.Status(), t.err.Error())
 			return
 		}
 		if t.resp != nil {
@@ -87,7 +87,7 @@ func (h *Handler) attempt(ctx context.Context, cs *clientSide, span trace.Span, 
 			return
 		}
 		reason := o.Kind.Reason()
-		h.localReply(ctx, w, reason, reason.Status(), t.err.Error())
+		h.localReply(ctx, cs, w, reason, reason.Status(), t.err.Error())
 		return
 	}
 }
@@ -153,9 +153,9 @@ func (pt *perTry) expired() bool { return pt != nil && pt.timedOut.Load() }
 // clientBodyFailed answers a request whose body could not be read before
 // any attempt: a malformed or truncated body gets 400 bad_request (the
 // client may still read it), a stalled or vanished client nothing.
-func (h *Handler) clientBodyFailed(ctx context.Context, w http.ResponseWriter, err error) {
+func (h *Handler) clientBodyFailed(ctx context.Context, cs *clientSide, w http.ResponseWriter, err error) {
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || isRequestError(err) {
-		h.localReply(ctx, w, localreply.BadRequest, http.StatusBadRequest, "reading the request body: "+err.Error())
+		h.localReply(ctx, cs, w, localreply.BadRequest, http.StatusBadRequest, "reading the request body: "+err.Error())
 		return
 	}
 	abort()
@@ -164,15 +164,15 @@ func (h *Handler) clientBodyFailed(ctx context.Context, w http.ResponseWriter, e
 // clientGone ends a request whose attempt failed on the client's side: the
 // client's body broke (malformed: 400; otherwise nothing to say), or it
 // went away.
-func (h *Handler) clientGone(ctx context.Context, w http.ResponseWriter, err error) {
+func (h *Handler) clientGone(ctx context.Context, cs *clientSide, w http.ResponseWriter, err error) {
 	if re := requestError(err); re != nil && clientBodyError(err) == nil {
 		// The transport refused the request itself (431: its headers
 		// are larger than the endpoint accepts).
-		h.localReply(ctx, w, localreply.BadRequest, re.Status, re.Error())
+		h.localReply(ctx, cs, w, localreply.BadRequest, re.Status, re.Error())
 		return
 	}
 	if be := clientBodyError(err); be != nil {
-		h.clientBodyFailed(ctx, w, be)
+		h.clientBodyFailed(ctx, cs, w, be)
 		return
 	}
 	abort()

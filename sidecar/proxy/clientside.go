@@ -39,6 +39,9 @@ type clientSide struct {
 	armedW time.Time                                      // the write deadline set
 	rd     interface{ SetReadDeadline(time.Time) error }  // nil: not supported
 	reader *bodyReader                                    // nil: no body
+	// status is the status the client was sent (the answer's or a local
+	// reply's), 0 while none was: what a routing listener counts.
+	status int
 }
 
 // newClientSide bounds w's request, whose context is ctx, by timeout and

@@ -69,20 +69,36 @@ func NewHandler(up *upstream.Upstream, t Transport, opts Options) *Handler {
 		timeout: up.Config().Timeout, idle: opts.StreamIdleTimeout, tunnels: opts.Tunnels}
 }
 
-// ServeHTTP implements http.Handler.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// ServeHTTP implements http.Handler: a request on the upstream's own
+// listener.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.serve(w, r, nil) }
+
+// ServeVia serves a request a routing listener's route sent here: the
+// same request path, with the route's name on the span, its prefix
+// stripped, and the status sent counted for the route.
+func (h *Handler) ServeVia(w http.ResponseWriter, r *http.Request, via *Via) { h.serve(w, r, via) }
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, via *Via) {
 	h.inflight.Add(1)
 	defer h.inflight.Add(-1)
 	ctx := r.Context()
+	cs := newClientSide(ctx, w, h.timeout, h.idle)
+	if via != nil {
+		defer via.served(&cs) // also when the exchange is aborted (a panic)
+		r = via.rewrite(r)
+	}
 	span := trace.SpanFromContext(ctx)
 	if h.tr != nil {
 		// The span ends when ServeHTTP returns: after the response body.
 		ctx, span = h.tr.Start(ctx, r.Header, h.spanKind, r.Method+" "+h.up.Name(),
 			tracing.AttrUpstream.String(h.up.Name()), tracing.AttrMethod.String(r.Method), tracing.AttrRetries.Int(0))
 		defer span.End()
+		if via != nil && span.IsRecording() {
+			span.SetAttributes(tracing.AttrListener.String(via.Listener), tracing.AttrRoute.String(via.Route))
+		}
 	}
 	if !h.up.Admit() {
-		h.localReply(ctx, w, localreply.Overflow, localreply.Overflow.Status(), "max_requests concurrent requests already in flight")
+		h.localReply(ctx, &cs, w, localreply.Overflow, localreply.Overflow.Status(), "max_requests concurrent requests already in flight")
 		return
 	}
 	defer h.up.Release(h.up.Now())
@@ -92,12 +108,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel = context.WithTimeout(ctx, h.timeout)
 		defer cancel()
 	}
-	cs := newClientSide(ctx, w, h.timeout, h.idle)
+	cs.ctx = ctx
 	defer cs.end()
 	tunnel := isWebSocket(r) || r.Method == http.MethodConnect
 	if tunnel && !h.tunnels {
 		if r.Method == http.MethodConnect {
-			h.localReply(ctx, w, localreply.BadRequest, http.StatusBadRequest, "CONNECT is not supported on this listener")
+			h.localReply(ctx, &cs, w, localreply.BadRequest, http.StatusBadRequest, "CONNECT is not supported on this listener")
 			return
 		}
 		tunnel = false // an Upgrade that cannot be honoured: a plain request
@@ -106,8 +122,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // localReply answers for the sidecar, counts it, and notes it on the span.
-func (h *Handler) localReply(ctx context.Context, w http.ResponseWriter, reason localreply.Reason, status int, detail string) {
+func (h *Handler) localReply(ctx context.Context, cs *clientSide, w http.ResponseWriter, reason localreply.Reason, status int, detail string) {
 	h.up.Stats().LocalReply(reason)
+	cs.status = status
 	if h.log.Enabled(ctx, slog.LevelDebug) {
 		h.log.Debug("local reply", "upstream", h.up.Name(), "reason", reason.String(), "detail", detail)
 	}

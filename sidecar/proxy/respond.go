@@ -34,6 +34,7 @@ func (h *Handler) respond(ctx context.Context, cs *clientSide, w http.ResponseWr
 		dst.Set(localreply.Header, localreply.RetryBudgetExhausted.String())
 	}
 	cs.beforeWrite()
+	cs.status = resp.StatusCode
 	w.WriteHeader(resp.StatusCode)
 	if f, ok := w.(http.Flusher); ok && resp.ContentLength == -1 {
 		f.Flush() // a stream's head goes out now: its body may wait on the client's (full duplex, gRPC)
@@ -67,7 +68,7 @@ func (h *Handler) respond(ctx context.Context, cs *clientSide, w http.ResponseWr
 		if rw, ok := w.(rewinder); ok && rw.Rewind() {
 			cs.beforeWrite() // the last write's deadline may have passed while the upstream stalled
 			reason := o.Kind.Reason()
-			h.localReply(ctx, w, reason, reason.Status(), readErr.Error())
+			h.localReply(ctx, cs, w, reason, reason.Status(), readErr.Error())
 			return
 		}
 		noteResponse(ctx, resp.StatusCode, true)

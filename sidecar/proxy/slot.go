@@ -58,5 +58,11 @@ func (h *Handler) Retire(ctx context.Context) error {
 }
 
 // CountBadRequest counts a request the listener's codec refused itself
-// (400 or 431 bad_request), as a local reply of this handler's upstream.
-func (h *Handler) CountBadRequest() { h.up.Stats().LocalReply(localreply.BadRequest) }
+// (400 or 431 bad_request), as a local reply of the upstream serving now.
+func (s *Slot) CountBadRequest(int) { s.cur.Load().up.Stats().LocalReply(localreply.BadRequest) }
+
+// ServeVia serves a request a routing listener's route sent to this
+// upstream, on the handler serving now.
+func (s *Slot) ServeVia(w http.ResponseWriter, r *http.Request, via *Via) {
+	s.cur.Load().ServeVia(w, r, via)
+}

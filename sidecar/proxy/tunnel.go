@@ -114,7 +114,7 @@ func (h *Handler) relay(ctx context.Context, cs *clientSide, w http.ResponseWrit
 	if !ok {
 		resp.Body.Close()
 		a.End(upstream.Failed(upstream.ProtocolError))
-		h.localReply(ctx, w, localreply.UpstreamProtocolError, http.StatusBadGateway, "the endpoint's switch is not a connection")
+		h.localReply(ctx, cs, w, localreply.UpstreamProtocolError, http.StatusBadGateway, "the endpoint's switch is not a connection")
 		return
 	}
 	a.Settle()
@@ -131,6 +131,7 @@ func (h *Handler) relay(ctx context.Context, cs *clientSide, w http.ResponseWrit
 		return
 	}
 	defer h.upgraded.remove(client, back)
+	cs.status = resp.StatusCode
 	noteResponse(ctx, resp.StatusCode, false)
 	if cs.bound > 0 {
 		client.SetDeadline(cs.next()) // for the switch's head; relayBoth sets the tunnel's
