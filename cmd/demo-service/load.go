@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,24 @@ type loadConfig struct {
 	deadline     time.Duration
 	expectStatus int // 0: any status is fine
 	json         bool
+	headers      headerFlags // sent with every request; "Host: x" sets the host
+}
+
+// headerFlags is the repeatable -header "Name: value" flag.
+type headerFlags []headerFlag
+
+type headerFlag struct{ name, value string }
+
+func (h *headerFlags) String() string { return fmt.Sprint(*h) }
+
+func (h *headerFlags) Set(s string) error {
+	name, value, ok := strings.Cut(s, ":")
+	name = strings.TrimSpace(name)
+	if !ok || name == "" || strings.ContainsAny(name, " \t") {
+		return fmt.Errorf("want \"Name: value\", got %q", s)
+	}
+	*h = append(*h, headerFlag{name, strings.TrimSpace(value)})
+	return nil
 }
 
 func parseLoadFlags(args []string, stderr io.Writer) (loadConfig, error) {
@@ -43,6 +62,7 @@ func parseLoadFlags(args []string, stderr io.Writer) (loadConfig, error) {
 	fs.DurationVar(&c.deadline, "deadline", 2*time.Minute, "the whole run stops after this long")
 	fs.IntVar(&c.expectStatus, "expect-status", 0, "exit 1 unless every response has this status (0: don't check)")
 	fs.BoolVar(&c.json, "json", false, "print the report as JSON")
+	fs.Var(&c.headers, "header", `a header sent with every request, "Name: value" (repeatable; "Host: name" sets the host)`)
 	if err := fs.Parse(args); err != nil {
 		return c, errReported{err}
 	}
@@ -150,6 +170,13 @@ func once(ctx context.Context, client *http.Client, c loadConfig) (s sample, ok 
 		return sample{err: err.Error()}, true
 	}
 	req.Header.Set("User-Agent", "outrigger-demo-load")
+	for _, h := range c.headers {
+		if strings.EqualFold(h.name, "Host") {
+			req.Host = h.value
+			continue
+		}
+		req.Header.Add(h.name, h.value)
+	}
 	start := time.Now()
 	resp, err := client.Do(req)
 	if err == nil {

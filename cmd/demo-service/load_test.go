@@ -188,3 +188,25 @@ func TestRunLoadJSONAndTable(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadSendsHeadersAndHost(t *testing.T) {
+	got := make(chan [2]string, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- [2]string{r.Host, r.Header.Get("X-Canary")}
+	}))
+	t.Cleanup(srv.Close)
+	c, err := parseLoadFlags([]string{"-url", srv.URL, "-requests", "2", "-concurrency", "1",
+		"-header", "Host: user-service.example.com", "-header", "X-Canary: 1"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	drive(context.Background(), newLoadClient(1), c)
+	for range 2 {
+		if g := <-got; g != [2]string{"user-service.example.com", "1"} {
+			t.Errorf("host and x-canary %q", g)
+		}
+	}
+	if _, err := parseLoadFlags([]string{"-url", srv.URL, "-header", "no colon"}, &bytes.Buffer{}); err == nil {
+		t.Error(`-header "no colon" was accepted`)
+	}
+}

@@ -28,7 +28,7 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 			v.Listen, v.Protocol = lc.Listen, lc.Protocol
 			views = append(views, v)
 		}
-		fmt.Fprintf(stdout, "%d listeners, routes in the order they are tried:\n", len(views))
+		fmt.Fprintln(stdout, "routes, in the order a request tries them:")
 		router.WriteTable(stdout, views, false)
 	}
 	for _, w := range warnings {

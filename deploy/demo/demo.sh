@@ -6,8 +6,11 @@
 # passes: the sidecar retries its failures elsewhere, ejects it (passive
 # outlier detection) and takes it back once it is healed and its ejection
 # time is over. Then one instance deregisters and the sidecar stops sending
-# it traffic. Last, a second sidecar, "payments", goes in front of one
+# it traffic. Then a second sidecar, "payments", goes in front of one
 # instance, and one request is followed through both sidecars in Jaeger.
+# Last, an "edge" sidecar's routing listener sends /api/* on one host to
+# three instances, a header to a canary, and the rest 90/10 between two
+# tagged versions of one service, moved to 50/50 by a reload under load.
 # Run it with `make demo` (which builds bin/ first, bin/consul and
 # bin/jaeger included). It needs only bash and the four binaries: no curl,
 # no jq, no Docker. DEMO_HOLD=1 makes it wait for Enter before it stops
@@ -96,13 +99,20 @@ http_status() {
 
 # http_body HOST:PORT PATH [HEADER...]: prints the body of a GET that
 # answers 200, like http_status; each HEADER ("Name: value") is sent with
-# the request. Fails when nothing answers or the status is not 200.
+# the request ("Host: name" replaces the Host). Fails when nothing answers
+# or the status is not 200.
 http_body() {
-	local addr=$1 path=$2 resp="" headers="" h
+	local addr=$1 path=$2 resp="" headers="" h host=$1
 	shift 2
-	for h in "$@"; do headers+="$h"$'\r\n'; done
+	for h in "$@"; do
+		if [[ ${h,,} == host:* ]]; then
+			host=${h#*: }
+		else
+			headers+="$h"$'\r\n'
+		fi
+	done
 	{ exec 3<>"/dev/tcp/${addr%:*}/${addr##*:}"; } 2>/dev/null || return 1
-	printf 'GET %s HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n%s\r\n' "$path" "$addr" "$headers" >&3 2>/dev/null || true
+	printf 'GET %s HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n%s\r\n' "$path" "$host" "$headers" >&3 2>/dev/null || true
 	IFS= read -r -d '' -t 2 resp <&3 || true # reads up to EOF (or 2s)
 	exec 3>&- 3<&-
 	[[ $resp =~ ^HTTP/[0-9.]+\ 200 ]] || return 1
@@ -211,6 +221,17 @@ wait_log() {
 	return 1
 }
 
+# route_requests ADMIN ROUTE: prints how many requests the routing
+# listener's route has taken, all codes, from the admin API's /metrics.
+route_requests() {
+	local metrics n=0 line
+	metrics=$(http_body "$1" /metrics) || fail "GET http://$1/metrics did not answer 200"
+	while read -r line; do
+		n=$((n + ${line##* }))
+	done < <(grep -E "^outrigger_listener_requests_total\{[^}]*route=\"$2\"" <<<"$metrics")
+	printf '%d\n' "$n"
+}
+
 # forget PID: drops a process that has exited from the cleanup list.
 forget() {
 	local i
@@ -219,9 +240,9 @@ forget() {
 	done
 }
 
-step "1. Pick sixteen free loopback ports"
-mapfile -t PORTS < <("$BIN/demo-service" freeport -n 16)
-((${#PORTS[@]} == 16)) || fail "demo-service freeport printed ${#PORTS[*]} ports, want 16"
+step "1. Pick twenty-three free loopback ports"
+mapfile -t PORTS < <("$BIN/demo-service" freeport -n 23)
+((${#PORTS[@]} == 23)) || fail "demo-service freeport printed ${#PORTS[*]} ports, want 23"
 P1=${PORTS[0]} P2=${PORTS[1]} P3=${PORTS[2]} ADMIN=127.0.0.1:${PORTS[3]} LISTEN=127.0.0.1:${PORTS[4]}
 CONSUL=127.0.0.1:${PORTS[5]} PAY1=127.0.0.1:$P1
 JAEGER_OTLP=127.0.0.1:${PORTS[9]} JAEGER_OTLP_HTTP=127.0.0.1:${PORTS[10]}
@@ -231,6 +252,9 @@ say "instances on $P1 $P2 $P3, sidecar admin API on $ADMIN, upstream listener on
 say "Consul HTTP API on $CONSUL (serf LAN ${PORTS[6]}, serf WAN ${PORTS[7]}, server RPC ${PORTS[8]})"
 say "Jaeger: OTLP in on $JAEGER_OTLP (gRPC) and $JAEGER_OTLP_HTTP (HTTP), query API on $JAEGER_QUERY"
 say "for step 14: payments sidecar inbound $PAY_INBOUND and admin $PAY_ADMIN, web listener $TRACED_LISTEN"
+U1=${PORTS[16]} U2=${PORTS[17]} U3=${PORTS[18]} CAT1=${PORTS[19]} CAT2=${PORTS[20]}
+EDGE=127.0.0.1:${PORTS[21]} EDGE_ADMIN=127.0.0.1:${PORTS[22]}
+say "for step 15: user-service on $U1 $U2 $U3, catalog v1 on $CAT1 and v2 on $CAT2, edge listener $EDGE, admin $EDGE_ADMIN"
 
 step "2. Start a Consul dev agent (in memory, loopback only) and wait for its leader"
 start consul "$BIN/consul" agent -dev -bind 127.0.0.1 -client 127.0.0.1 \
@@ -502,10 +526,112 @@ else
 	say "Everything stops when the demo ends; run 'DEMO_HOLD=1 make demo' to keep it up until you press Enter."
 fi
 
-step "15. Stop the sidecars with SIGTERM (they drain in-flight requests and exit 0), then the rest"
+step "15. A routing listener: one port, many upstreams (Caddy's reverse_proxy /api/* a b c)"
+say "An edge sidecar serves one address and routes by host, path and header: /api/* on host"
+say "user-service.example.com goes to three user-service instances, with /api stripped; x-canary: 1 goes to"
+say "the canary; everything else is split 90/10 between catalog v1 and v2 — one Consul service, two tags."
+for spec in "user-1 $U1 user-service v1" "user-2 $U2 user-service v1" "user-3 $U3 user-service v1" \
+	"catalog-v1 $CAT1 catalog v1" "catalog-v2 $CAT2 catalog v2"; do
+	read -r name port service tag <<<"$spec"
+	start "$name" "$BIN/demo-service" -name "$name" -listen "127.0.0.1:$port" -consul "$CONSUL" -service "$service" -tags "$tag"
+	INSTANCE_PID[$name]=$LAST_PID
+	wait_200 "$name" "$LAST_PID" "127.0.0.1:$port" /health
+done
+"$BIN/demo-service" consul-wait -consul "$CONSUL" -service user-service -passing 3 -timeout "${START_TIMEOUT}s" | sed 's/^/   /'
+"$BIN/demo-service" consul-wait -consul "$CONSUL" -service catalog -passing 2 -timeout "${START_TIMEOUT}s" | sed 's/^/   /'
+EDGE_CONFIG=$TMP/outrigger-edge.yaml
+# edge_config V1 V2: the edge sidecar's config with split weights V1/V2.
+edge_config() {
+	cat <<YAML
+service:
+  name: edge
+admin:
+  listen: $EDGE_ADMIN
+consul:
+  address: $CONSUL
+  wait_time: 30s
+upstreams:                     # no listen: only the routes below reach them
+  - name: user-service
+  - {name: catalog-v1, service: catalog, tags: [v1]}
+  - {name: catalog-v2, service: catalog, tags: [v2]}
+listeners:
+  - name: edge
+    listen: $EDGE
+    routes:
+      - name: users
+        match: {host: user-service.example.com, path_prefix: /api/}
+        upstream: user-service
+        strip_prefix: true     # /api/users arrives as /users
+      - name: canary
+        match: {headers: {x-canary: "1"}}
+        upstream: catalog-v2
+      - name: catalog
+        match: {path_prefix: /}
+        split:
+          - {upstream: catalog-v1, weight: $1}
+          - {upstream: catalog-v2, weight: $2}
+YAML
+}
+edge_config 90 10 >"$EDGE_CONFIG"
+sed 's/^/   | /' "$EDGE_CONFIG"
+say "outrigger validate prints the route table it compiled, in the order a request tries it:"
+"$BIN/outrigger" validate -c "$EDGE_CONFIG" | sed 's/^/   /'
+start outrigger-edge "$BIN/outrigger" run -c "$EDGE_CONFIG"
+EDGE_PID=$LAST_PID
+wait_200 "edge sidecar" "$EDGE_PID" "$EDGE_ADMIN" /ready
+say "GET /api/users with Host: user-service.example.com; the instance saw (path stripped):"
+ECHO=$(http_body "$EDGE" /api/users "Host: user-service.example.com") || fail "GET /api/users on the edge listener did not answer 200"
+[[ $ECHO == *'"path":"/users"'* ]] || fail "user-service got $ECHO, want path /users"
+say "  $ECHO"
+say "600 requests to /api/users on host user-service.example.com: least_conn over the three instances."
+echo
+"$BIN/demo-service" load -url "http://$EDGE/api/users" -header "Host: user-service.example.com" \
+	-requests 600 -concurrency 8 -expect-status 200 | sed 's/^/   /'
+say "200 requests with x-canary: 1 all go to the canary:"
+echo
+CANARY=$TMP/load-canary.txt
+"$BIN/demo-service" load -url "http://$EDGE/items" -header "x-canary: 1" -requests 200 -concurrency 8 -expect-status 200 >"$CANARY" ||
+	{ sed 's/^/   /' "$CANARY"; fail "the canary requests failed"; }
+sed 's/^/   /' "$CANARY"
+if grep -q '^ *catalog-v1 ' "$CANARY"; then fail "a request with x-canary: 1 reached catalog-v1"; fi
+say "2000 requests without it: split 90/10 between catalog-v1 and catalog-v2."
+echo
+"$BIN/demo-service" load -url "http://$EDGE/items" -requests 2000 -concurrency 8 -expect-status 200 | sed 's/^/   /'
+say "Now move the split to 50/50 by editing the file while 6000 requests are under way, then SIGHUP"
+say "(once about 3000 of them have gone through, so the run sees both tables)."
+LOAD_RELOAD=$TMP/load-during-reload.txt
+before=$(route_requests "$EDGE_ADMIN" catalog)
+"$BIN/demo-service" load -url "http://$EDGE/items" -requests 6000 -concurrency 8 -expect-status 200 >"$LOAD_RELOAD" &
+LOAD_PID=$!
+PIDS+=("$LOAD_PID")
+deadline=$((SECONDS + START_TIMEOUT))
+while (($(route_requests "$EDGE_ADMIN" catalog) < before + 3000)); do
+	((SECONDS < deadline)) || fail "the load run did not reach 3000 requests within ${START_TIMEOUT}s"
+	kill -0 "$LOAD_PID" 2>/dev/null || break # finished already (a very fast machine)
+	sleep 0.02 # poll interval
+done
+edge_config 50 50 >"$EDGE_CONFIG.next" && mv "$EDGE_CONFIG.next" "$EDGE_CONFIG"
+kill -HUP "$EDGE_PID"
+line=$(wait_log "$TMP/outrigger-edge.log" "listener routes changed" "listener=edge") ||
+	fail "the edge sidecar logged no \"listener routes changed\" within ${START_TIMEOUT}s of SIGHUP"
+say "edge sidecar log: $line"
+rc=0
+wait "$LOAD_PID" || rc=$?
+forget "$LOAD_PID"
+sed 's/^/   /' "$LOAD_RELOAD"
+((rc == 0)) || fail "requests failed while the split was reloaded under load"
+say "Not one request failed across the reload: those before it went 90/10, those after it 50/50. The next 2000:"
+echo
+"$BIN/demo-service" load -url "http://$EDGE/items" -requests 2000 -concurrency 8 -expect-status 200 | sed 's/^/   /'
+say "outrigger status --admin $EDGE_ADMIN: endpoints, then each route with its requests:"
+echo
+"$BIN/outrigger" status --admin "$EDGE_ADMIN" | sed 's/^/   /'
+
+step "16. Stop the sidecars with SIGTERM (they drain in-flight requests and exit 0), then the rest"
 stop outrigger "$SIDECAR_PID"
 stop outrigger-payments "$PAY_SIDECAR_PID"
-for name in payments-1 payments-3-slow; do
+stop outrigger-edge "$EDGE_PID"
+for name in payments-1 payments-3-slow user-1 user-2 user-3 catalog-v1 catalog-v2; do
 	stop "$name" "${INSTANCE_PID[$name]}"
 done
 # A Consul server exits 1 on SIGTERM by design: it shuts down without
