@@ -38,12 +38,19 @@ func (s *Sidecar) newListener(key string, lc config.Listener, routes map[string]
 	if prev != nil {
 		prevTable = prev.handler.Table()
 	}
+	var missing []string
 	table, err := router.Compile(lc, func(name string) router.Seat {
 		if r := routes[name]; r != nil && r.slot != nil {
 			return r.slot
 		}
+		missing = append(missing, name)
 		return nil
 	}, router.Options{Prev: prevTable})
+	if err == nil && len(missing) > 0 {
+		// Validation makes this unreachable (a route names an http or
+		// http2 upstream of the config); a nil seat would panic per request.
+		err = fmt.Errorf("no http or http2 upstream named %q", missing)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", key, err)
 	}

@@ -10,18 +10,24 @@ import (
 
 	"github.com/outrigger-mesh/outrigger/sidecar/config"
 	"github.com/outrigger-mesh/outrigger/sidecar/statuscount"
+	"github.com/outrigger-mesh/outrigger/tracing"
 )
 
 // viaFront serves every request through h.ServeVia with via, as a
 // routing listener's route does.
 func viaFront(t *testing.T, via *Via, endpoints ...string) string {
 	t.Helper()
+	return viaFrontWith(t, via, Options{Tunnels: true}, endpoints...)
+}
+
+func viaFrontWith(t *testing.T, via *Via, opts Options, endpoints ...string) string {
+	t.Helper()
 	cfg := config.Upstream{Name: "payments", LB: "round_robin", ConnectTimeout: time.Second,
 		Timeout: 5 * time.Second, IdleTimeout: time.Minute, MaxIdlePerEndpoint: 8}
 	up := staticUpstream(t, cfg, endpoints...)
 	tr := newClient(cfg)
 	t.Cleanup(tr.CloseIdleConnections)
-	h := NewHandler(up, tr, Options{Tunnels: true})
+	h := NewHandler(up, tr, opts)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeVia(w, r, via) }))
 	t.Cleanup(srv.Close)
 	return srv.URL
@@ -100,5 +106,26 @@ func TestViaCountsLocalRepliesAndClientsGone(t *testing.T) {
 	}
 	if gone.Count(499) != 1 {
 		t.Errorf("a client that left was not counted 499")
+	}
+}
+
+// The client span of a routed request names the listener and the route.
+func TestViaNamesTheRouteOnTheSpan(t *testing.T) {
+	be := backend(t, func(w http.ResponseWriter, r *http.Request) {})
+	tr, rec := recordingTracing(t)
+	url := viaFrontWith(t, &Via{Listener: "edge", Route: "api"}, Options{Tracing: tr}, be)
+	resp, err := http.Get(url + "/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	spans := rec.Ended()
+	if len(spans) != 1 {
+		t.Fatalf("%d spans, want 1", len(spans))
+	}
+	a := attrs(spans[0])
+	if a[tracing.AttrListener].AsString() != "edge" || a[tracing.AttrRoute].AsString() != "api" ||
+		a[tracing.AttrUpstream].AsString() != "payments" {
+		t.Errorf("span attributes %v", a)
 	}
 }
