@@ -3,9 +3,11 @@ package sidecar
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/outrigger-mesh/outrigger/sidecar/config"
 	"github.com/outrigger-mesh/outrigger/sidecar/h2c"
+	"github.com/outrigger-mesh/outrigger/sidecar/proxy"
 	"github.com/outrigger-mesh/outrigger/sidecar/router"
 )
 
@@ -18,7 +20,8 @@ type listener struct {
 	port    *port
 	srv     connServer
 	handler *router.Handler
-	table   *router.Table // what start puts in charge
+	tunnels *proxy.Tunnels // the WebSockets relayed for its requests
+	table   *router.Table  // what start puts in charge
 	// kept: the listener replaced a predecessor on the same address and
 	// protocol, keeping its server and handler (and so its connections);
 	// start swaps the table only.
@@ -30,13 +33,16 @@ type listener struct {
 
 // newListener builds the listener of lc over routes (the upstreams by
 // name). key names lc in errors ("listeners[0]"). prev is the listener lc
-// replaces on a reload (nil otherwise): with the same address and
-// protocol lc keeps prev's server and handler; with the same address
-// alone it takes over prev's port.
+// replaces on a reload (nil otherwise: the one of the same name, or of
+// the same address under another name): with the same name, address and
+// protocol lc keeps prev's server, handler and tunnels; with the same
+// address it takes over prev's port.
 func (s *Sidecar) newListener(key string, lc config.Listener, routes map[string]*route, prev *listener) (*listener, error) {
+	keep := prev != nil && prev.cfg.Name == lc.Name && prev.cfg.Listen == lc.Listen && prev.cfg.Protocol == lc.Protocol
 	var prevTable *router.Table
-	if prev != nil {
-		prevTable = prev.handler.Table()
+	tunnels := new(proxy.Tunnels)
+	if keep {
+		prevTable, tunnels = prev.handler.Table(), prev.tunnels
 	}
 	var missing []string
 	table, err := router.Compile(lc, func(name string) router.Seat {
@@ -45,7 +51,7 @@ func (s *Sidecar) newListener(key string, lc config.Listener, routes map[string]
 		}
 		missing = append(missing, name)
 		return nil
-	}, router.Options{Prev: prevTable})
+	}, router.Options{Prev: prevTable, Tunnels: tunnels})
 	if err == nil && len(missing) > 0 {
 		// Validation makes this unreachable (a route names an http or
 		// http2 upstream of the config); a nil seat would panic per request.
@@ -54,10 +60,10 @@ func (s *Sidecar) newListener(key string, lc config.Listener, routes map[string]
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", key, err)
 	}
-	if prev != nil && prev.cfg.Listen == lc.Listen && prev.cfg.Protocol == lc.Protocol {
-		return &listener{cfg: lc, port: prev.port, srv: prev.srv, handler: prev.handler, table: table, kept: true}, nil
+	if keep {
+		return &listener{cfg: lc, port: prev.port, srv: prev.srv, handler: prev.handler, tunnels: tunnels, table: table, kept: true}, nil
 	}
-	l := &listener{cfg: lc, table: table, handler: router.NewHandler(lc.Name, lc.Protocol, table, s.log)}
+	l := &listener{cfg: lc, table: table, tunnels: tunnels, handler: router.NewHandler(lc.Name, lc.Protocol, table, s.log)}
 	switch lc.Protocol {
 	case config.ProtocolHTTP:
 		l.srv = s.h1Server(l.handler, l.handler)
@@ -87,11 +93,31 @@ func (l *listener) start(prev *listener) {
 }
 
 // drain lets the listener's requests finish until ctx ends (its server's
-// Shutdown); a listener whose successor kept its server has none of its
-// own.
+// Shutdown), then closes the tunnels relayed for it; a listener whose
+// successor kept its server has none of its own.
 func (l *listener) drain(ctx context.Context) error {
 	if l.handedOver {
 		return nil
 	}
-	return l.srv.Shutdown(ctx)
+	err := l.srv.Shutdown(ctx)
+	closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	l.tunnels.Close(closeCtx)
+	return err
+}
+
+// discard undoes a listener built for a reload that then failed: its
+// server (which may have started goroutines) is shut down. Ports are the
+// caller's to close.
+func (l *listener) discard() {
+	if !l.kept {
+		shutdownNow(l.srv)
+	}
+}
+
+// shutdownNow stops a server that never served.
+func shutdownNow(srv connServer) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	srv.Shutdown(ctx)
 }

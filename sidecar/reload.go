@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"reflect"
+	"sync"
 	"time"
 
 	"github.com/outrigger-mesh/outrigger/sidecar/config"
@@ -64,8 +66,15 @@ func (s *Sidecar) Reload(next *config.Config) (warnings []string, err error) {
 	// Build every new or changed route first, binding new addresses, so a
 	// failure leaves the running config untouched.
 	fresh := map[string]*route{}
+	var built []*listener
 	var bound []*port
 	fail := func(e error) ([]string, error) {
+		for _, r := range fresh {
+			r.discard()
+		}
+		for _, l := range built {
+			l.discard()
+		}
 		for _, p := range bound {
 			p.Close()
 		}
@@ -80,7 +89,7 @@ func (s *Sidecar) Reload(next *config.Config) (warnings []string, err error) {
 		if err != nil {
 			return fail(err)
 		}
-		if old == nil || r.port != old.port {
+		if r.port != nil && (old == nil || r.port != old.port) {
 			bound = append(bound, r.port)
 		}
 		fresh[uc.Name] = r
@@ -93,17 +102,15 @@ func (s *Sidecar) Reload(next *config.Config) (warnings []string, err error) {
 			routes[uc.Name] = s.routes[uc.Name]
 		}
 	}
-	oldListeners := map[string]*listener{}
-	for _, l := range s.lst {
-		oldListeners[l.cfg.Name] = l
-	}
+	prevOf := s.listenerPredecessors(next.Listeners)
 	lst := make([]*listener, 0, len(next.Listeners))
 	for i, lc := range next.Listeners {
-		old := oldListeners[lc.Name]
+		old := prevOf[lc.Name]
 		l, err := s.newListener(fmt.Sprintf("listeners[%d]", i), lc, routes, old)
 		if err != nil {
 			return fail(err)
 		}
+		built = append(built, l)
 		if old == nil || l.port != old.port {
 			bound = append(bound, l.port)
 		}
@@ -111,8 +118,12 @@ func (s *Sidecar) Reload(next *config.Config) (warnings []string, err error) {
 	}
 
 	// Swap: new routes take over, then the listeners' new tables that
-	// point at them; replaced and removed ones drain.
+	// point at them; only then do replaced and removed ones drain, so a
+	// request that matched in an old table still finds its upstream's
+	// handler counted in flight.
 	drainCtx, cancel := context.WithTimeout(context.Background(), cur.DrainTimeout)
+	var batch sync.WaitGroup // this reload's retirements, for cancel
+	var retirements []func()
 	keep := map[string]bool{}
 	order := make([]string, 0, len(next.Upstreams))
 	for _, uc := range next.Upstreams {
@@ -124,48 +135,51 @@ func (s *Sidecar) Reload(next *config.Config) (warnings []string, err error) {
 			continue
 		}
 		r.start(s.log, old)
-		routes[uc.Name] = r
 		switch {
 		case old == nil:
 			s.log.Info("upstream added", "upstream", uc.Name, "listen", r.up.ListenAddr())
 		case old.port == r.port: // the same address, or none (routes only)
 			s.log.Info("upstream changed", "upstream", uc.Name, "listen", r.up.ListenAddr())
-			s.retire(drainCtx, old, false)
+			retirements = append(retirements, func() { s.retire(drainCtx, &batch, old, false) })
 		default:
 			s.log.Info("upstream moved", "upstream", uc.Name, "from", old.up.ListenAddr(), "to", r.up.ListenAddr())
-			s.retire(drainCtx, old, true)
+			retirements = append(retirements, func() { s.retire(drainCtx, &batch, old, true) })
 		}
 	}
 	for name, old := range s.routes {
 		if !keep[name] {
 			s.log.Info("upstream removed", "upstream", name, "listen", old.up.ListenAddr())
-			s.retire(drainCtx, old, true)
+			retirements = append(retirements, func() { s.retire(drainCtx, &batch, old, true) })
 		}
 	}
-	keepListener := map[string]bool{}
+	succeeded := map[*listener]bool{}
 	for _, l := range lst {
-		keepListener[l.cfg.Name] = true
-		old := oldListeners[l.cfg.Name]
+		old := prevOf[l.cfg.Name]
 		l.start(old)
 		switch {
 		case old == nil:
 			s.log.Info("listener added", "listener", l.cfg.Name, "listen", l.port.Addr().String(), "routes", len(l.cfg.Routes))
 		case l.kept:
+			succeeded[old] = true
 			if !reflect.DeepEqual(old.cfg, l.cfg) {
 				s.log.Info("listener routes changed", "listener", l.cfg.Name, "routes", len(l.cfg.Routes))
 			}
 		default:
-			s.log.Info("listener replaced", "listener", l.cfg.Name, "listen", l.port.Addr().String(), "protocol", l.cfg.Protocol)
-			s.retireListener(drainCtx, old, old.port != l.port)
+			succeeded[old] = true
+			s.log.Info("listener replaced", "listener", l.cfg.Name, "was", old.cfg.Name, "listen", l.port.Addr().String(), "protocol", l.cfg.Protocol)
+			retirements = append(retirements, func() { s.retireListener(drainCtx, &batch, old, old.port != l.port) })
 		}
 	}
 	for _, old := range s.lst {
-		if !keepListener[old.cfg.Name] {
+		if !succeeded[old] {
 			s.log.Info("listener removed", "listener", old.cfg.Name, "listen", old.port.Addr().String())
-			s.retireListener(drainCtx, old, true)
+			retirements = append(retirements, func() { s.retireListener(drainCtx, &batch, old, true) })
 		}
 	}
-	go func() { s.retiring.Wait(); cancel() }()
+	for _, retire := range retirements {
+		retire()
+	}
+	go func() { batch.Wait(); cancel() }()
 	s.routes, s.order, s.lst = routes, order, lst
 	s.publishUpstreams()
 	s.cfg.Store(&eff)
@@ -173,17 +187,60 @@ func (s *Sidecar) Reload(next *config.Config) (warnings []string, err error) {
 	return warnings, nil
 }
 
+// listenerPredecessors maps each listener of next to the running one it
+// replaces: the one of the same name, or else one on the same address
+// whose name next no longer has (a renamed listener takes its port over
+// rather than failing to bind it).
+func (s *Sidecar) listenerPredecessors(next []config.Listener) map[string]*listener {
+	out := map[string]*listener{}
+	names := map[string]bool{}
+	for _, lc := range next {
+		names[lc.Name] = true
+	}
+	byName := map[string]*listener{}
+	for _, l := range s.lst {
+		byName[l.cfg.Name] = l
+	}
+	claimed := map[*listener]bool{}
+	for _, lc := range next {
+		if old := byName[lc.Name]; old != nil {
+			out[lc.Name], claimed[old] = old, true
+		}
+	}
+	for _, lc := range next {
+		if out[lc.Name] != nil {
+			continue
+		}
+		for _, old := range s.lst {
+			if !claimed[old] && !names[old.cfg.Name] && old.cfg.Listen == lc.Listen && !portZero(lc.Listen) {
+				out[lc.Name], claimed[old] = old, true
+				break
+			}
+		}
+	}
+	return out
+}
+
+// portZero reports whether addr asks for any free port (each bind gets
+// its own, so two such listeners are never the same socket).
+func portZero(addr string) bool {
+	_, p, err := net.SplitHostPort(addr)
+	return err != nil || p == "0"
+}
+
 // retire stops a replaced or removed route's watch and drains it in the
 // background (its server, or only its handler when the successor adopted
 // the server); closePort also closes its address (removed or moved).
-func (s *Sidecar) retire(ctx context.Context, r *route, closePort bool) {
+func (s *Sidecar) retire(ctx context.Context, batch *sync.WaitGroup, r *route, closePort bool) {
 	r.stopWatching()
 	if closePort && r.port != nil {
 		r.port.Close()
 	}
-	s.retiring.Add(1)
+	s.retiring.Add(1) // s.mu is held: drain's Wait cannot run meanwhile
+	batch.Add(1)
 	go func() {
 		defer s.retiring.Done()
+		defer batch.Done()
 		start := time.Now()
 		if err := r.drain(ctx); err != nil {
 			s.log.Warn("retired upstream still had requests in flight after drain_timeout; they finish on their own, bounded by timeout and limits.stream_idle_timeout",
@@ -196,13 +253,15 @@ func (s *Sidecar) retire(ctx context.Context, r *route, closePort bool) {
 
 // retireListener drains a replaced or removed listener's server in the
 // background; closePort also closes its address.
-func (s *Sidecar) retireListener(ctx context.Context, l *listener, closePort bool) {
+func (s *Sidecar) retireListener(ctx context.Context, batch *sync.WaitGroup, l *listener, closePort bool) {
 	if closePort {
 		l.port.Close()
 	}
 	s.retiring.Add(1)
+	batch.Add(1)
 	go func() {
 		defer s.retiring.Done()
+		defer batch.Done()
 		if err := l.drain(ctx); err != nil {
 			s.log.Warn("retired listener still had requests in flight after drain_timeout", "listener", l.cfg.Name, "error", err)
 		}

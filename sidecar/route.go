@@ -59,11 +59,14 @@ func (s *Sidecar) newRoute(key string, uc config.Upstream, inbound bool, prev *r
 	// listeners' tables point at.
 	sameAddr := prev != nil && prev.up.Config().Listen == uc.Listen
 	adopt := sameAddr && prev.slot != nil && prev.up.Config().Protocol == uc.Protocol
+	// A server is built only for a port of its own: an adopted route uses
+	// its predecessor's, and an h2c server starts a goroutine at once.
+	serves := uc.Listen != "" && !adopt
 	switch uc.Protocol {
 	case config.ProtocolHTTP:
-		s.httpRoute(r, inbound)
+		s.httpRoute(r, inbound, serves)
 	case config.ProtocolHTTP2:
-		s.http2Route(r, inbound)
+		s.http2Route(r, inbound, serves)
 	case config.ProtocolTCP:
 		s.tcpRoute(r)
 	default:
@@ -85,7 +88,6 @@ func (s *Sidecar) newRoute(key string, uc config.Upstream, inbound bool, prev *r
 		}
 	}
 	if uc.Listen == "" {
-		r.srv = nil
 		return r, nil
 	}
 	up.SetListenAddr(r.port.Addr().String())
@@ -118,7 +120,7 @@ type badRequestCounter interface{ CountBadRequest(status int) }
 
 // httpRoute is protocol http: the strict HTTP/1.1 codec in front of the
 // proxy handler, HTTP/1.1 to the endpoints (h1.Client).
-func (s *Sidecar) httpRoute(r *route, inbound bool) {
+func (s *Sidecar) httpRoute(r *route, inbound, serves bool) {
 	uc, limits := r.up.Config(), s.cfg.Load().Limits
 	client := h1.NewClient(h1.ClientOptions{
 		ConnectTimeout:         uc.ConnectTimeout,
@@ -132,7 +134,9 @@ func (s *Sidecar) httpRoute(r *route, inbound bool) {
 	r.up.OnRemoved(client.Forget)
 	r.handler = proxy.NewHandler(r.up, client, s.handlerOptions(inbound, true))
 	r.slot = proxy.NewSlot(r.handler)
-	r.srv = &httpListener{Server: s.h1Server(r.slot, r.slot), slot: r.slot}
+	if serves {
+		r.srv = &httpListener{Server: s.h1Server(r.slot, r.slot), slot: r.slot}
+	}
 	r.closeIdle = client.Close // after the drain: late requests' connections are closed, not pooled
 }
 
@@ -186,6 +190,15 @@ func (r *route) start(log *slog.Logger, prev *route) {
 	}
 	log.Info("listening", "upstream", r.up.Name(), "addr", addr,
 		"protocol", r.up.Config().Protocol, "lb", r.up.Config().LB, "discovery", r.source.Kind())
+}
+
+// discard undoes a route built for a reload that then failed: a server
+// it built itself (which may have started goroutines) is shut down.
+// Ports are the caller's to close.
+func (r *route) discard() {
+	if r.srv != nil && !r.adopted {
+		shutdownNow(r.srv)
+	}
 }
 
 // stopWatching ends the route's discovery watch and sweep; its endpoints

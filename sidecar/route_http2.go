@@ -12,10 +12,12 @@ import (
 // health checks without --http2-prior-knowledge still work; their requests
 // go out as HTTP/2 too, without any Upgrade (no WebSocket or CONNECT on
 // http2 listeners: an HTTP/2 connection cannot switch).
-func (s *Sidecar) http2Route(r *route, inbound bool) {
+func (s *Sidecar) http2Route(r *route, inbound, serves bool) {
 	transport := h2c.NewTransport(r.up.Config(), int(s.cfg.Load().Limits.MaxResponseHeaderBytes))
 	r.handler = proxy.NewHandler(r.up, transport, s.handlerOptions(inbound, false))
 	r.slot = proxy.NewSlot(r.handler)
-	r.srv = h2c.NewServer(r.slot, s.h1Server(h2c.StripUpgrade(r.slot), r.slot), s.log)
+	if serves {
+		r.srv = h2c.NewServer(r.slot, s.h1Server(h2c.StripUpgrade(r.slot), r.slot), s.log)
+	}
 	r.closeIdle = transport.CloseIdleConnections
 }

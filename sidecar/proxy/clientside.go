@@ -39,6 +39,8 @@ type clientSide struct {
 	armedW time.Time                                      // the write deadline set
 	rd     interface{ SetReadDeadline(time.Time) error }  // nil: not supported
 	reader *bodyReader                                    // nil: no body
+	// tunnels: the routing listener's tunnel set, when one sent the request.
+	tunnels *Tunnels
 	// status is the status the client was sent (the answer's or a local
 	// reply's), 0 while none was: what a routing listener counts.
 	status int

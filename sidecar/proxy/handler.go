@@ -35,7 +35,7 @@ type Handler struct {
 	timeout   time.Duration
 	idle      time.Duration // limits.stream_idle_timeout
 	tunnels   bool          // WebSocket and CONNECT may be relayed
-	upgraded  upgradedConns
+	upgraded  Tunnels
 	inflight  atomic.Int64 // ServeHTTP calls running, for Retire
 }
 
@@ -85,7 +85,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, via *Via) {
 	cs := newClientSide(ctx, w, h.timeout, h.idle)
 	if via != nil {
 		defer via.served(&cs) // also when the exchange is aborted (a panic)
-		r = via.rewrite(r)
+		cs.tunnels = via.Tunnels
+		var ok bool
+		if r, ok = via.rewrite(r); !ok {
+			h.localReply(ctx, &cs, w, localreply.BadRequest, http.StatusBadRequest, "the path without the route's prefix has . or .. segments, or starts with //")
+			return
+		}
 	}
 	span := trace.SpanFromContext(ctx)
 	if h.tr != nil {
@@ -111,7 +116,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, via *Via) {
 	cs.ctx = ctx
 	defer cs.end()
 	tunnel := isWebSocket(r) || r.Method == http.MethodConnect
-	if tunnel && !h.tunnels {
+	if tunnel && (!h.tunnels || r.ProtoMajor != 1) { // an HTTP/2 stream cannot become a tunnel here
 		if r.Method == http.MethodConnect {
 			h.localReply(ctx, &cs, w, localreply.BadRequest, http.StatusBadRequest, "CONNECT is not supported on this listener")
 			return

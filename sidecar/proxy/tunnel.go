@@ -37,11 +37,12 @@ func headerHasToken(values []string, token string) bool {
 	return false
 }
 
-// upgradedConns are the tunnels (WebSocket, CONNECT) a handler is relaying. The
-// HTTP server forgets a connection once it is hijacked, so the handler
-// tracks them itself, to close them at the end of a drain. Only upgrades
-// touch the mutex, never ordinary requests.
-type upgradedConns struct {
+// Tunnels are the tunnels (WebSocket, CONNECT) being relayed for a
+// handler, or for a routing listener's requests. The HTTP server forgets a
+// connection once it is hijacked, so they are tracked here, to be closed at
+// the end of a drain. Only upgrades touch the mutex, never ordinary
+// requests. The zero value is ready.
+type Tunnels struct {
 	mu     sync.Mutex
 	conns  map[io.Closer]struct{}
 	closed bool // CloseUpgraded has begun: no more tunnels
@@ -51,7 +52,7 @@ type upgradedConns struct {
 // add registers a tunnel's connections, or reports false once
 // CloseUpgraded has begun (the caller then closes them itself): no Add on
 // the WaitGroup may race its Wait.
-func (u *upgradedConns) add(c ...io.Closer) bool {
+func (u *Tunnels) add(c ...io.Closer) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.closed {
@@ -67,7 +68,7 @@ func (u *upgradedConns) add(c ...io.Closer) bool {
 	return true
 }
 
-func (u *upgradedConns) remove(c ...io.Closer) {
+func (u *Tunnels) remove(c ...io.Closer) {
 	u.mu.Lock()
 	for _, x := range c {
 		delete(u.conns, x)
@@ -79,15 +80,19 @@ func (u *upgradedConns) remove(c ...io.Closer) {
 // CloseUpgraded closes every relayed tunnel and waits until
 // their relays have finished (or ctx ends). The sidecar calls it once the
 // ordinary requests of a drain are done.
-func (h *Handler) CloseUpgraded(ctx context.Context) {
-	h.upgraded.mu.Lock()
-	h.upgraded.closed = true
-	for c := range h.upgraded.conns {
+func (h *Handler) CloseUpgraded(ctx context.Context) { h.upgraded.Close(ctx) }
+
+// Close closes every tunnel and refuses new ones, then waits until their
+// relays have finished (or ctx ends).
+func (u *Tunnels) Close(ctx context.Context) {
+	u.mu.Lock()
+	u.closed = true
+	for c := range u.conns {
 		c.Close()
 	}
-	h.upgraded.mu.Unlock()
+	u.mu.Unlock()
 	done := make(chan struct{})
-	go func() { h.upgraded.wg.Wait(); close(done) }()
+	go func() { u.wg.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():
@@ -131,6 +136,15 @@ func (h *Handler) relay(ctx context.Context, cs *clientSide, w http.ResponseWrit
 		return
 	}
 	defer h.upgraded.remove(client, back)
+	if cs.tunnels != nil { // a routing listener's: it closes them when it drains
+		if !cs.tunnels.add(client, back) {
+			client.Close()
+			back.Close()
+			a.End(upstream.Failed(upstream.ClientGone))
+			return
+		}
+		defer cs.tunnels.remove(client, back)
+	}
 	cs.status = resp.StatusCode
 	noteResponse(ctx, resp.StatusCode, false)
 	if cs.bound > 0 {

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/outrigger-mesh/outrigger/sidecar/localreply"
+	"github.com/outrigger-mesh/outrigger/sidecar/proxy"
 	"github.com/outrigger-mesh/outrigger/sidecar/statuscount"
 )
 
@@ -54,11 +55,16 @@ func (h *Handler) SetAddr(a string) { h.addr.Store(&a) }
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if hasDotSegment(r.URL.Path) {
+	if proxy.HasDotSegment(r.URL.Path) {
 		// A route must not be reachable by a path that an endpoint would
 		// resolve elsewhere: "/public/../admin" matches "/public/" here
 		// and is "/admin" there. Clients normalise paths before sending.
 		h.reply(w, localreply.BadRequest, http.StatusBadRequest, "the path has . or .. segments")
+		return
+	}
+	if r.Method == http.MethodConnect {
+		// A tunnel to an authority has no path to route by.
+		h.reply(w, localreply.BadRequest, http.StatusBadRequest, "CONNECT is not supported on a routing listener")
 		return
 	}
 	t := h.table.Load()
@@ -94,22 +100,6 @@ func (h *Handler) CountBadRequest(status int) {
 // LocalReplies is how many local replies of reason the listener gave
 // itself (no route, a refused request); the upstreams count their own.
 func (h *Handler) LocalReplies(reason localreply.Reason) uint64 { return h.replies[reason].Load() }
-
-// hasDotSegment reports whether the (decoded) path has a "." or ".."
-// segment; a backslash counts as a separator, as some servers take it.
-func hasDotSegment(p string) bool {
-	start := 0
-	for i := 0; i <= len(p); i++ {
-		if i < len(p) && p[i] != '/' && p[i] != '\\' {
-			continue
-		}
-		if seg := p[start:i]; seg == "." || seg == ".." {
-			return true
-		}
-		start = i + 1
-	}
-	return false
-}
 
 // EachCount calls fn for each route of the current table and each status
 // it was counted with, then for the requests no route took (route "").

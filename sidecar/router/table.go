@@ -47,6 +47,8 @@ type Options struct {
 	// Prev is the table being replaced: routes of the same name keep its
 	// counters.
 	Prev *Table
+	// Tunnels are the listener's tunnels (WebSocket), closed when it drains.
+	Tunnels *proxy.Tunnels
 }
 
 // Compile builds the table of a valid listener config. seat finds an
@@ -67,7 +69,7 @@ func Compile(l config.Listener, seat func(upstream string) Seat, opts Options) (
 		if rc.Name == "" {
 			rc.Name = config.DefaultRouteName(i)
 		}
-		rt, err := compileRoute(l.Name, rc, seat, prev[rc.Name])
+		rt, err := compileRoute(l.Name, rc, seat, prev[rc.Name], opts.Tunnels)
 		if err != nil {
 			return nil, fmt.Errorf("listeners %s: routes[%d]: %w", l.Name, i, err)
 		}
@@ -82,7 +84,7 @@ func Compile(l config.Listener, seat func(upstream string) Seat, opts Options) (
 	return t, nil
 }
 
-func compileRoute(listener string, rc config.Route, seat func(string) Seat, prev *Route) (*Route, error) {
+func compileRoute(listener string, rc config.Route, seat func(string) Seat, prev *Route, tunnels *proxy.Tunnels) (*Route, error) {
 	rt := &Route{cfg: rc, counts: &routeCounts{targets: map[string]*atomic.Uint64{}}}
 	if prev != nil {
 		rt.counts = prev.counts
@@ -94,7 +96,9 @@ func compileRoute(listener string, rc config.Route, seat func(string) Seat, prev
 		rt.host.exact = h
 	}
 	if m.PathRegex != "" {
-		re, err := regexp.Compile(`^(?:` + m.PathRegex + `)$`)
+		// Anchored at both ends; with s, "." matches "\n" too, so an
+		// encoded newline (%0A) cannot slip a path past the route.
+		re, err := regexp.Compile(`^(?s:` + m.PathRegex + `)$`)
 		if err != nil {
 			return nil, fmt.Errorf("match.path_regex: %w", err)
 		}
@@ -125,7 +129,7 @@ func compileRoute(listener string, rc config.Route, seat func(string) Seat, prev
 	if rt.total <= 0 {
 		return nil, fmt.Errorf("no upstream with a weight > 0")
 	}
-	rt.via = proxy.Via{Listener: listener, Route: rc.Name, Served: &rt.counts.codes}
+	rt.via = proxy.Via{Listener: listener, Route: rc.Name, Served: &rt.counts.codes, Tunnels: tunnels}
 	if rc.StripPrefix {
 		rt.via.StripPrefix = m.PathPrefix
 	}
