@@ -108,12 +108,14 @@ fmt-check:
 # make bench: the Go benchmarks (go test -bench over ./..., about 1 minute
 # here), then bench-proxies. make bench-proxies: deploy/bench/run.sh, which
 # installs haproxy, nginx-light and wrk with apt-get if missing, rebuilds
-# bin/outrigger, and compares Outrigger (tracing off and at 1%), HAProxy and
-# nginx, each pinned to one core in front of one 1 KiB backend: throughput,
-# added latency at 2,000 req/s, CPU per request and RSS, interleaved over 3
-# rounds, about 3 minutes (up to 5 when other work on the machine makes
-# it wait or repeat runs). It writes deploy/bench/results/results.md and
-# results.png (committed as the latest figures); BENCH_FLAGS passes flags to
+# bin/outrigger, and compares Outrigger (tracing off; tracing off behind a
+# routing listener of 10 routes whose last one takes the request; tracing
+# at 1%), HAProxy and nginx, each pinned to one core in front of one 1 KiB
+# backend: throughput, added latency at 2,000 req/s, CPU per request and
+# RSS, interleaved over 3 rounds, about 4 minutes (up to 6 when other work
+# on the machine makes it wait or repeat runs). It writes
+# deploy/bench/results/results.md and results.png (committed as the latest
+# figures); BENCH_FLAGS passes flags to
 # its harness (e.g. BENCH_FLAGS='-rounds 5', or '-baseline OLD_BINARY' to
 # measure an older build in the same interleaved run). Loopback only, bounded runs;
 # nothing here is part of make test. deploy/bench is its own Go module, so

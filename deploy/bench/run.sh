@@ -8,9 +8,11 @@
 #      bin/proxybench (deploy/bench, its own Go module: vegeta and x/image
 #      stay out of the main go.mod);
 #   3. runs bin/proxybench pinned to CPU 0 (BENCH_LOAD_CPU): it starts the
-#      1 KiB backend on CPU 0, Outrigger (twice: tracing off, and tracing at
-#      1%), HAProxy and nginx each pinned to CPU 1 (BENCH_PROXY_CPU), all on
-#      127.0.0.1 on free ports, measures them interleaved (3 rounds of a 5 s
+#      1 KiB backend on CPU 0, Outrigger (three times: tracing off; tracing
+#      off behind a routing listener of 10 routes whose last one takes the
+#      request, "outrigger-routing"; and tracing at 1%), HAProxy and nginx
+#      each pinned to CPU 1 (BENCH_PROXY_CPU), all on 127.0.0.1 on free
+#      ports, measures them interleaved (3 rounds of a 5 s
 #      wrk run and a 5 s vegeta run per target, after a warm-up), stops them
 #      all, and writes deploy/bench/results/results.md and results.png, and
 #      prints the table.
@@ -20,7 +22,7 @@
 # how much CPU other processes used, and repeats a disturbed run (at most 6
 # repeats per bench); results.md says how much of that happened.
 #
-# It takes about 3 minutes, up to 5 on a busy machine (plus the apt-get
+# It takes about 4 minutes, up to 6 on a busy machine (plus the apt-get
 # installs the first time).
 # Arguments are passed to proxybench, e.g. `run.sh -rounds 5 -keep`
 # (`bin/proxybench -h` lists them); from make: make bench-proxies BENCH_FLAGS='-rounds 5'.

@@ -153,7 +153,7 @@ func run(args []string) error {
 	need := map[string]string{"wrk": o.Wrk}
 	for _, id := range o.Targets {
 		switch id {
-		case tOutrigger, tOutriggerTrce:
+		case tOutrigger, tOutriggerRoute, tOutriggerTrce:
 			need["outrigger"] = o.Outrigger
 		case tOutriggerBase:
 			need["baseline"] = o.Baseline
@@ -360,9 +360,22 @@ func run(args []string) error {
 			}
 		}
 	}
+	// The routing target must have measured the route the bench means: its
+	// own counters say which routes took the requests.
+	var routes *routeCheck
+	for _, t := range ts {
+		if t.ID == tOutriggerRoute {
+			c := checkRoutes(t)
+			routes = &c
+			if !c.ok() {
+				fmt.Printf("WARNING: %s: %s\n", t.ID, c.note())
+			}
+		}
+	}
 	elapsed := time.Since(began)
 
 	info := collectInfo(o, ts, backendAddr, elapsed, strings.Join(os.Args, " "))
+	info.Routes = routes
 	info.LoadAvg = [2]string{loadBefore, loadAvg()}
 	info.IdleBusy = quiet
 	info.QuietWaited = quietWaited
@@ -379,7 +392,7 @@ func run(args []string) error {
 		return err
 	}
 	fmt.Println()
-	fmt.Print(renderStdout(s, o))
+	fmt.Print(renderStdout(s, o, info))
 	fmt.Printf("\nwrote %s and %s (%s)\n", filepath.Join(o.Out, "results.md"), filepath.Join(o.Out, "results.png"),
 		elapsed.Round(time.Second))
 	return nil
@@ -463,7 +476,8 @@ type runInfo struct {
 	LoadAvg                                [2]string // /proc/loadavg before and after
 	IdleBusy                               float64   // share of all CPUs busy in the second before the load
 	QuietWaited                            time.Duration
-	Repeated, Retries                      int // runs repeated because of other load, and the limit
+	Repeated, Retries                      int         // runs repeated because of other load, and the limit
+	Routes                                 *routeCheck // the routing target's route counters, when it ran
 }
 
 func collectInfo(o options, ts []*target, backendAddr string, elapsed time.Duration, argv string) runInfo {

@@ -205,7 +205,7 @@ func renderMarkdown(in runInfo, s summary, o options) string {
 	p("- **Versions**: %s.\n", strings.Join(in.Versions, "; "))
 	p("- **Setup**: one backend (`proxybench backend -kind %s`: a minimal Go HTTP/1.1 keep-alive responder, 200 with a 1 KiB body) and the load generators on CPU %s; each proxy alone on CPU %s (`taskset -c %s`, and `GOMAXPROCS=1` for Outrigger), one upstream server, keep-alive on both sides. Everything on 127.0.0.1.\n",
 		o.BackendKind, o.LoadCPU, o.ProxyCPU, o.ProxyCPU)
-	p("- **Features**: Outrigger with its defaults (`least_conn`, outlier detection and circuit breaker on, retries 1, metrics), log level warn, tracing off, and once more with tracing at 1%% (`exporter: otlp` to a closed loopback port, so the figure is the sampling and export-attempt cost); HAProxy `balance leastconn`, `nbthread 1`, `http-reuse always`, `option forwardfor`, no logs; nginx `least_conn`, `worker_processes 1`, upstream `keepalive 32`, `proxy_http_version 1.1`, `proxy_set_header Connection \"\"`, `X-Forwarded-For`, no access log, `keepalive_requests 1000000` on both sides (its default of 1,000 would close client connections every 1,000 requests). Every proxy appends `X-Forwarded-For`, as Outrigger does.\n")
+	p("- **Features**: Outrigger with its defaults (`least_conn`, outlier detection and circuit breaker on, retries 1, metrics), log level warn, tracing off, and twice more with the same binary and defaults: once with the client calling a routing listener (`listeners:`, %d routes of which the benchmark request `GET /` matches only the last, `path_prefix: /`, to the same upstream; the nine before it match other hosts, path prefixes, an exact path, headers and methods, config below), and once with tracing at 1%% (`exporter: otlp` to a closed loopback port, so the figure is the sampling and export-attempt cost); HAProxy `balance leastconn`, `nbthread 1`, `http-reuse always`, `option forwardfor`, no logs; nginx `least_conn`, `worker_processes 1`, upstream `keepalive 32`, `proxy_http_version 1.1`, `proxy_set_header Connection \"\"`, `X-Forwarded-For`, no access log, `keepalive_requests 1000000` on both sides (its default of 1,000 would close client connections every 1,000 requests). Every proxy appends `X-Forwarded-For`, as Outrigger does.\n", routingRoutes)
 	p("- **Method**: %d rounds, interleaved: in each round every target gets one wrk run, then every target one vegeta run, in round-robin order starting one target later each round; after a warm-up per target (wrk, then vegeta, %s each). Figures are medians over the rounds. Throughput: wrk, closed loop, 1 thread, %d connections, %s per run. Latency: vegeta, open loop at a fixed %d req/s for %s, at most %d connections; requests are sent on the rate's schedule whatever the answers do (vegeta adds workers rather than send later), and a request's latency includes any wait for a free connection, so there is no coordinated omission; *added* latency is the proxied percentile minus direct's in the same round. CPU: utime+stime of the proxy's processes (nginx: master and worker) from `/proc/<pid>/stat` over each wrk run, divided by the requests wrk completed. RSS: `VmRSS` one second after start (idle), `VmHWM` after all runs (peak), summed over the proxy's processes.\n\n",
 		o.Rounds, o.Warmup, o.Conns, o.TputDur, o.Rate, o.LatDur, o.Conns)
 
@@ -239,9 +239,27 @@ func renderMarkdown(in runInfo, s summary, o options) string {
 		p("| %s | %.0f µs | %.0f µs | %.0f µs | %d |\n", r.T.Label, r.P50, r.P99, r.P999, r.Errors)
 	}
 
+	if c, ok := compareRouting(s); ok {
+		p("\n## Routing listener against the upstream's own listener\n\n")
+		p("The same Outrigger binary and defaults, the same upstream and backend; the client calls the upstream's own `listen` (%s) or a routing listener whose last of %d routes takes the request (%s). Ratios are routing / plain, of the medians above; in brackets the lowest and highest ratio of a single round (both measured in the same round).\n\n",
+			c.Plain.T.ID, routingRoutes, c.Routing.T.ID)
+		p("| | %s | %s | routing / plain |\n|---|--:|--:|--:|\n", c.Plain.T.Label, c.Routing.T.Label)
+		p("| throughput req/s | %s | %s | **%.3f×** [%.3f–%.3f] |\n", thousands(c.Plain.RPS), thousands(c.Routing.RPS), c.RPS, c.RPSLo, c.RPSHi)
+		p("| CPU µs per request | %.1f | %.1f | **%.3f×** [%.3f–%.3f] |\n", c.Plain.CPUPer1k*1000, c.Routing.CPUPer1k*1000, c.CPU, c.CPULo, c.CPUHi)
+		p("| p50 at %d req/s | %.0f µs | %.0f µs | %.2f× |\n", o.Rate, c.Plain.P50, c.Routing.P50, c.P50)
+		p("| p99 at %d req/s | %.0f µs | %.0f µs | %.2f× |\n", o.Rate, c.Plain.P99, c.Routing.P99, c.P99)
+		p("| RSS peak | %.1f MiB | %.1f MiB | %.2f× |\n", c.Plain.PeakMiB, c.Routing.PeakMiB, c.Peak)
+		p("\nThe routing listener delivered %.1f%% %s throughput and used %.1f%% %s CPU per request (%+.1f µs).",
+			100*abs(c.RPS-1), moreLess(c.RPS), 100*abs(c.CPU-1), moreLess(c.CPU), (c.Routing.CPUPer1k-c.Plain.CPUPer1k)*1000)
+		if in.Routes != nil {
+			p(" Routing check: %s.", in.Routes.note())
+		}
+		p("\n")
+	}
+
 	p("\n## Targets (issue 7)\n\n")
 	p("Throughput ≥ 0.8 × HAProxy's; added p50 and p99 at 2,000 req/s ≤ 1.5 × HAProxy's; CPU per 1,000 requests ≤ 1.5 × HAProxy's; RSS idle ≤ 20 MB and peak under load ≤ 40 MB (MB read as MiB).\n\n")
-	for _, id := range []string{tOutrigger, tOutriggerTrce} {
+	for _, id := range []string{tOutrigger, tOutriggerRoute, tOutriggerTrce} {
 		cs := checks(s, id)
 		if cs == nil {
 			continue
@@ -306,19 +324,19 @@ func workDirOf(t *target) string {
 }
 
 // renderStdout is the table printed at the end of a run.
-func renderStdout(s summary, o options) string {
+func renderStdout(s summary, o options, in runInfo) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-24s %10s %8s %9s %9s %9s %10s %6s %9s %9s\n", "target", "req/s", "×HAProxy", "+p50 µs", "+p99 µs", "+p99.9 µs", "CPU s/1k", "busy", "RSS idle", "RSS peak")
+	fmt.Fprintf(&b, "%-28s %10s %8s %9s %9s %9s %10s %6s %9s %9s\n", "target", "req/s", "×HAProxy", "+p50 µs", "+p99 µs", "+p99.9 µs", "CPU s/1k", "busy", "RSS idle", "RSS peak")
 	for _, r := range s.Rows {
 		hr := ""
 		if s.HAProxy != nil {
 			hr = ratio(r.RPS, s.HAProxy.RPS)
 		}
 		if !r.T.isProxy() {
-			fmt.Fprintf(&b, "%-24s %10.0f %8s %9s %9s %9s %10s %6s %9s %9s\n", r.T.Label, r.RPS, hr, "—", "—", "—", "—", "—", "—", "—")
+			fmt.Fprintf(&b, "%-28s %10.0f %8s %9s %9s %9s %10s %6s %9s %9s\n", r.T.Label, r.RPS, hr, "—", "—", "—", "—", "—", "—", "—")
 			continue
 		}
-		fmt.Fprintf(&b, "%-24s %10.0f %8s %9.0f %9.0f %9.0f %10.4f %5.0f%% %7.1fMi %7.1fMi\n", r.T.Label, r.RPS, hr,
+		fmt.Fprintf(&b, "%-28s %10.0f %8s %9.0f %9.0f %9.0f %10.4f %5.0f%% %7.1fMi %7.1fMi\n", r.T.Label, r.RPS, hr,
 			r.AddP50, r.AddP99, r.Add999, r.CPUPer1k, r.Busy*100, r.IdleMiB, r.PeakMiB)
 	}
 	xs := otherLoads(s)
@@ -331,7 +349,14 @@ func renderStdout(s summary, o options) string {
 	if n > 0 {
 		fmt.Fprintf(&b, "\nWARNING: %d of %d runs had more than %.2f cores of other load on the machine: figures disturbed\n", n, len(xs), disturbed)
 	}
-	for _, id := range []string{tOutrigger, tOutriggerTrce} {
+	if c, ok := compareRouting(s); ok {
+		fmt.Fprintf(&b, "\nrouting listener (%d routes, the last taken) / upstream listener: throughput %.3f× [rounds %.3f–%.3f], CPU per request %.3f× [rounds %.3f–%.3f] (%.1f vs %.1f µs)\n",
+			routingRoutes, c.RPS, c.RPSLo, c.RPSHi, c.CPU, c.CPULo, c.CPUHi, c.Routing.CPUPer1k*1000, c.Plain.CPUPer1k*1000)
+		if in.Routes != nil {
+			fmt.Fprintf(&b, "routing check: %s\n", in.Routes.note())
+		}
+	}
+	for _, id := range []string{tOutrigger, tOutriggerRoute, tOutriggerTrce} {
 		cs := checks(s, id)
 		if cs == nil {
 			continue
@@ -396,4 +421,13 @@ func otherLoadNote(s summary, in runInfo) string {
 		note += " No run was disturbed."
 	}
 	return note
+}
+
+func abs(v float64) float64 { return math.Abs(v) }
+
+func moreLess(ratio float64) string {
+	if ratio >= 1 {
+		return "more"
+	}
+	return "less"
 }

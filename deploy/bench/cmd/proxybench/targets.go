@@ -16,15 +16,16 @@ import (
 
 // Target IDs, in the order they are reported.
 const (
-	tDirect        = "direct"
-	tOutrigger     = "outrigger"
-	tOutriggerTrce = "outrigger-trace1pct"
-	tOutriggerBase = "outrigger-baseline" // -baseline BIN: another build, for before/after in one run
-	tHAProxy       = "haproxy"
-	tNginx         = "nginx"
+	tDirect         = "direct"
+	tOutrigger      = "outrigger"
+	tOutriggerRoute = "outrigger-routing" // the client calls a routing listener (10 routes, the last one taken)
+	tOutriggerTrce  = "outrigger-trace1pct"
+	tOutriggerBase  = "outrigger-baseline" // -baseline BIN: another build, for before/after in one run
+	tHAProxy        = "haproxy"
+	tNginx          = "nginx"
 )
 
-var allTargets = []string{tDirect, tOutrigger, tOutriggerTrce, tHAProxy, tNginx}
+var allTargets = []string{tDirect, tOutrigger, tOutriggerRoute, tOutriggerTrce, tHAProxy, tNginx}
 
 // target is one thing the load is sent to: the backend itself, or a proxy
 // in front of it.
@@ -39,6 +40,7 @@ type target struct {
 	ConfigRel string // config file name in the work dir
 	Config    string // its contents
 	LogPath   string
+	Admin     string // Outrigger: its admin address (/metrics)
 
 	done chan struct{} // closed when the process has exited
 
@@ -104,6 +106,81 @@ log:
   level: warn
 drain_timeout: 2s
 %s`, listen, backend, admin, tracing)
+}
+
+// The routing listener of the outrigger-routing target: the plain
+// target's upstream (same endpoint, same defaults), reached through a
+// listener of routingRoutes routes of which the benchmark request
+// (GET / with Host 127.0.0.1:PORT and no other header than wrk's or Go's)
+// matches only the last, a catch-all. The nine before it stand for the
+// other services behind one port: hosts (exact and wildcard), path
+// prefixes, an exact path, header matches and a method list, so the
+// request goes through the host lookup, the path-prefix lookups and the
+// walk of the routes without a path condition before it lands on the last
+// one. They all name "decoy", whose one endpoint is a closed loopback port:
+// a request routed there would fail, and the route counters are checked
+// after the runs (checkRoutes).
+const (
+	routingListener = "bench"
+	routingCatchAll = "catch-all"
+	routingDecoy    = "decoy"
+	routingRoutes   = 10
+)
+
+func outriggerRoutingConfig(listen, backend, decoy, admin, tracing string) string {
+	return fmt.Sprintf(`# Outrigger: defaults (least_conn, outlier detection and circuit breaker on),
+# the client calling a routing listener of 10 routes of which the benchmark
+# request (GET /, Host 127.0.0.1:PORT) matches only the last.
+service:
+  name: bench
+upstreams:
+  - name: backend            # no listen: only the routes reach it
+    endpoints: ["%[2]s"]
+    lb: least_conn
+  - name: %[5]s              # routes 0-8; the bench never matches them (closed port)
+    endpoints: ["%[3]s"]
+    lb: least_conn
+listeners:
+  - name: %[6]s
+    listen: %[1]s
+    routes:
+      - name: users
+        match: {host: users.bench.internal}
+        upstream: %[5]s
+      - name: billing
+        match: {host: "*.billing.bench.internal"}
+        upstream: %[5]s
+      - name: api-v1
+        match: {path_prefix: /api/v1/}
+        upstream: %[5]s
+      - name: api-v2
+        match: {path_prefix: /api/v2/, methods: [GET, POST]}
+        upstream: %[5]s
+      - name: static
+        match: {path_prefix: /static/}
+        strip_prefix: true
+        upstream: %[5]s
+      - name: healthz
+        match: {path: /healthz}
+        upstream: %[5]s
+      - name: canary
+        match: {headers: {x-canary: "1"}}
+        upstream: %[5]s
+      - name: tenant-beta
+        match: {headers: {x-tenant: beta, x-env: staging}}
+        upstream: %[5]s
+      - name: admin
+        match: {host: admin.bench.internal, path_prefix: /admin/}
+        upstream: %[5]s
+      - name: %[7]s
+        match: {path_prefix: /}
+        upstream: backend
+admin:
+  listen: %[4]s
+log:
+  level: warn
+drain_timeout: 2s
+%[8]s`, listen, backend, decoy, admin, routingDecoy, routingListener, routingCatchAll, tracing)
 }
 
 func haproxyConfig(listen, backend string) string {
@@ -179,7 +256,7 @@ func newTarget(id string, e benchEnv) (*target, error) {
 	pin := []string{"taskset", "-c", e.ProxyCPU}
 	var argv, env []string
 	switch id {
-	case tOutrigger, tOutriggerTrce, tOutriggerBase:
+	case tOutrigger, tOutriggerRoute, tOutriggerTrce, tOutriggerBase:
 		admin, err := freePort()
 		if err != nil {
 			return nil, err
@@ -200,7 +277,16 @@ func newTarget(id string, e benchEnv) (*target, error) {
 			t.Label, t.Short = "Outrigger, baseline build", "baseline"
 		}
 		t.ConfigRel = id + ".yaml"
-		t.Config = outriggerConfig(t.Addr, e.Backend, fmt.Sprintf("127.0.0.1:%d", admin), tracing)
+		t.Admin = fmt.Sprintf("127.0.0.1:%d", admin)
+		t.Config = outriggerConfig(t.Addr, e.Backend, t.Admin, tracing)
+		if id == tOutriggerRoute {
+			closed, err := freePort() // nothing listens there: a request the decoy routes took would fail
+			if err != nil {
+				return nil, err
+			}
+			t.Label, t.Short = "Outrigger, routing listener", "outr+route"
+			t.Config = outriggerRoutingConfig(t.Addr, e.Backend, fmt.Sprintf("127.0.0.1:%d", closed), t.Admin, tracing)
+		}
 		argv = append(pin, bin, "run", "-c", filepath.Join(e.WorkDir, t.ConfigRel))
 		env = cleanEnv("GOMAXPROCS=1")
 		t.CmdLine = "GOMAXPROCS=1 " + strings.Join(pin, " ") + " " + shown + " run -c " + t.ConfigRel
