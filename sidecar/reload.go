@@ -34,11 +34,15 @@ import (
 //     address and protocol keeps its server and connections; otherwise its
 //     port is taken over, or a new one bound, as for upstreams.
 //
-// Only `upstreams` and `listeners` are reloaded. Changes elsewhere (service, inbound,
+// Reload waits until Run has started serving. Only `upstreams` and `listeners` are reloaded. Changes elsewhere (service, inbound,
 // consul, tracing, admin, log, limits, drain_timeout) need a restart; they are
 // ignored, and the returned warnings say which. If any new address cannot
 // be bound, nothing changes and the error says why.
 func (s *Sidecar) Reload(next *config.Config) (warnings []string, err error) {
+	// A reload that came before Run started the routes (a SIGHUP at
+	// start-up) waits for it: it replaces routes that Run is about to
+	// start.
+	<-s.started
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.draining.Load() {

@@ -43,6 +43,7 @@ type Sidecar struct {
 	inbound  *route            // nil without inbound.listen
 	retiring sync.WaitGroup    // routes a reload replaced, still draining
 	failed   chan error        // a listener's serve error stops Run
+	started  chan struct{}     // closed once Run has started every route and listener
 
 	consulDeps *consulDeps // nil until an upstream needs Consul
 	registrar  *registrar  // nil unless service.register
@@ -64,7 +65,7 @@ func New(cfg *config.Config, opts Options) (_ *Sidecar, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Sidecar{log: log, routes: map[string]*route{}, failed: make(chan error, 1)}
+	s := &Sidecar{log: log, routes: map[string]*route{}, failed: make(chan error, 1), started: make(chan struct{})}
 	s.cfg.Store(cfg)
 	defer func() {
 		if err != nil {
@@ -196,6 +197,7 @@ func (s *Sidecar) Run(ctx context.Context) error {
 		l.start(nil)
 		s.log.Info("listening", "listener", l.cfg.Name, "addr", l.port.Addr().String(), "protocol", l.cfg.Protocol, "routes", len(l.cfg.Routes))
 	}
+	close(s.started)
 	s.mu.Unlock()
 	s.log.Info("admin listening", "addr", s.AdminAddr())
 	go func() {
