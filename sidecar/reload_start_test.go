@@ -11,27 +11,13 @@ import (
 // replaces instead of handing Run routes that were never meant to start
 // on their own (it panicked on an adopted route).
 func TestReloadBeforeRunWaitsForIt(t *testing.T) {
-	conf := func(timeout string) string {
-		return `
-service: {name: early}
-admin: {listen: 127.0.0.1:0}
-drain_timeout: 1s
-upstreams:
-  - {name: web, endpoints: ["127.0.0.1:1"], timeout: ` + timeout + `}
-listeners:
-  - name: edge
-    listen: 127.0.0.1:0
-    routes:
-      - {match: {}, upstream: web}
-`
-	}
-	s, err := New(attackConfig(t, conf("5s")), Options{})
+	s, err := New(attackConfig(t, oneRouteConfig("5s")), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	reloaded := make(chan error, 1)
 	go func() {
-		_, err := s.Reload(attackConfig(t, conf("6s")))
+		_, err := s.Reload(attackConfig(t, oneRouteConfig("6s")))
 		reloaded <- err
 	}()
 	select {

@@ -68,6 +68,23 @@ func goroutinesCreatedBy(fn string) int {
 	return strings.Count(string(buf), "created by "+fn)
 }
 
+// oneRouteConfig is a listener with one catch-all route to one static
+// upstream; reloads change its timeout.
+func oneRouteConfig(timeout string) string {
+	return `
+service: {name: attack}
+admin: {listen: 127.0.0.1:0}
+drain_timeout: 1s
+upstreams:
+  - {name: web, endpoints: ["127.0.0.1:1"], timeout: ` + timeout + `}
+listeners:
+  - name: edge
+    listen: 127.0.0.1:0
+    routes:
+      - {match: {}, upstream: web}
+`
+}
+
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -231,27 +248,13 @@ listeners:
 // retire something: go test -race reports it. (Pre-existing in
 // reload.go, not introduced by routing listeners.)
 func TestAttackBackToBackReloadsRaceOnRetiring(t *testing.T) {
-	conf := func(timeout string) string {
-		return `
-service: {name: attack}
-admin: {listen: 127.0.0.1:0}
-drain_timeout: 1s
-upstreams:
-  - {name: web, endpoints: ["127.0.0.1:1"], timeout: ` + timeout + `}
-listeners:
-  - name: edge
-    listen: 127.0.0.1:0
-    routes:
-      - {match: {}, upstream: web}
-`
-	}
-	s, err := New(attackConfig(t, conf("5s")), Options{})
+	s, err := New(attackConfig(t, oneRouteConfig("5s")), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	runSidecar(t, s)
 	for i := range 20 {
-		if _, err := s.Reload(attackConfig(t, conf(fmt.Sprintf("%ds", 6+i)))); err != nil {
+		if _, err := s.Reload(attackConfig(t, oneRouteConfig(fmt.Sprintf("%ds", 6+i)))); err != nil {
 			t.Fatal(err)
 		}
 	}

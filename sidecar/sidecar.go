@@ -242,33 +242,33 @@ func (s *Sidecar) drain() {
 	s.log.Info("draining", "timeout", cfg.DrainTimeout.String())
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
 	defer cancel()
-	var wg sync.WaitGroup
-	var cut atomic.Int64
-	// Listeners first: their requests end on the upstreams' handlers,
-	// which drain alongside.
+	// Every port closes at once and everything drains side by side: a
+	// routing listener's requests end on upstreams' handlers, which are
+	// draining too.
+	type drainable struct {
+		key, name string // for the log line
+		port      *port  // nil: none of its own
+		drain     func(context.Context) error
+	}
+	var all []drainable
 	for _, l := range s.lst {
-		l.port.Close()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := l.drain(ctx); err != nil {
-				cut.Add(1)
-				s.log.Warn("drain timeout: closed remaining connections", "listener", l.cfg.Name, "error", err)
-			}
-		}()
+		all = append(all, drainable{"listener", l.cfg.Name, l.port, l.drain})
 	}
 	for _, r := range s.allRoutes() {
-		if r.port != nil {
-			r.port.Close()
+		all = append(all, drainable{"upstream", r.up.Name(), r.port, r.drain})
+	}
+	var wg sync.WaitGroup
+	var cut atomic.Int64
+	for _, d := range all {
+		if d.port != nil {
+			d.port.Close()
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := r.drain(ctx); err != nil {
+		wg.Go(func() {
+			if err := d.drain(ctx); err != nil {
 				cut.Add(1)
-				s.log.Warn("drain timeout: closed remaining connections", "upstream", r.up.Name(), "error", err)
+				s.log.Warn("drain timeout: closed remaining connections", d.key, d.name, "error", err)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	retired := make(chan struct{})

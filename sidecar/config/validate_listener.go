@@ -24,13 +24,7 @@ func (c *Config) checkListeners(k *checker) {
 		l := &c.Listeners[i]
 		path := index("listeners", i)
 		if k.required(path+".name", l.Name) {
-			if !validName(l.Name) {
-				k.add(path+".name", "must match [A-Za-z0-9_.-]+ (it labels metrics), got "+quote(l.Name))
-			} else if first, dup := names[l.Name]; dup {
-				k.add(path+".name", quote(l.Name)+" is already the name of listeners["+strconv.Itoa(first)+"]")
-			} else {
-				names[l.Name] = i
-			}
+			k.uniqueName(path+".name", l.Name, "listeners", i, names)
 		}
 		if k.required(path+".listen", l.Listen) {
 			k.checkListen(path+".listen", l.Listen)
@@ -44,13 +38,7 @@ func (c *Config) checkListeners(k *checker) {
 			r := &l.Routes[j]
 			rp := index(path+".routes", j)
 			if r.Name != "" {
-				if !validName(r.Name) {
-					k.add(rp+".name", "must match [A-Za-z0-9_.-]+ (it labels metrics), got "+quote(r.Name))
-				} else if first, dup := routeNames[r.Name]; dup {
-					k.add(rp+".name", quote(r.Name)+" is already the name of routes["+strconv.Itoa(first)+"]")
-				} else {
-					routeNames[r.Name] = j
-				}
+				k.uniqueName(rp+".name", r.Name, "routes", j, routeNames)
 			}
 			r.check(k, rp, ups)
 			if r.Upstream != "" {
@@ -65,6 +53,18 @@ func (c *Config) checkListeners(k *checker) {
 		if u.Listen == "" && u.Name != "" && !routed[u.Name] {
 			k.add(index("upstreams", i)+".listen", "required (no listener route names this upstream)")
 		}
+	}
+}
+
+// uniqueName checks the name of item i of list: a metric label, not
+// given to an earlier item (seen maps names to the items that have them).
+func (k *checker) uniqueName(path, name, list string, i int, seen map[string]int) {
+	if !validName(name) {
+		k.add(path, "must match [A-Za-z0-9_.-]+ (it labels metrics), got "+quote(name))
+	} else if first, dup := seen[name]; dup {
+		k.add(path, quote(name)+" is already the name of "+list+"["+strconv.Itoa(first)+"]")
+	} else {
+		seen[name] = i
 	}
 }
 

@@ -199,3 +199,30 @@ func expectRoute(t *testing.T, client *http.Client, method, addr, host, target s
 	}
 	return r
 }
+
+// waitForMetrics polls admin's /metrics until it has every line of want
+// (within 5 s); else it fails, showing the families named.
+func waitForMetrics(t *testing.T, admin string, want []string, families ...string) {
+	t.Helper()
+	var metrics string
+	if pollUntil(5*time.Second, func() bool {
+		metrics = scrape(t, admin)
+		for _, w := range want {
+			if !strings.Contains(metrics, w) {
+				return false
+			}
+		}
+		return true
+	}) {
+		return
+	}
+	for _, w := range want {
+		if !strings.Contains(metrics, w) {
+			t.Errorf("metrics lack %s", w)
+		}
+	}
+	for _, f := range families {
+		t.Log(grep(metrics, f))
+	}
+	t.FailNow()
+}

@@ -293,23 +293,7 @@ func TestRoutingNoRouteAndListenerMetrics(t *testing.T) {
 		`outrigger_listener_requests_total{code="200",listener="edge",route="route-1"} 2`,
 		`outrigger_upstream_requests_total{code="200",endpoint="` + svc.addr + `",upstream="svc"} 7`,
 	}
-	var metrics string
-	if !pollUntil(5*time.Second, func() bool {
-		metrics = scrape(t, p.admin)
-		for _, w := range want {
-			if !strings.Contains(metrics, w) {
-				return false
-			}
-		}
-		return true
-	}) {
-		for _, w := range want {
-			if !strings.Contains(metrics, w) {
-				t.Errorf("metrics lack %s", w)
-			}
-		}
-		t.Fatalf("metrics:\n%s\n%s", grep(metrics, "outrigger_listener_requests_total"), grep(metrics, "outrigger_upstream_requests_total"))
-	}
+	waitForMetrics(t, p.admin, want, "outrigger_listener_requests_total", "outrigger_upstream_requests_total")
 
 	l, ok := p.findListener("edge")
 	if !ok {
@@ -689,16 +673,5 @@ func TestRoutingGRPCByServicePrefix(t *testing.T) {
 		`outrigger_listener_requests_total{code="200",listener="rpc",route="health"} 3`,
 		`outrigger_listener_requests_total{code="404",listener="rpc",route=""} 1`,
 	}
-	var metrics string
-	if !pollUntil(5*time.Second, func() bool {
-		metrics = scrape(t, p.admin)
-		for _, w := range want {
-			if !strings.Contains(metrics, w) {
-				return false
-			}
-		}
-		return true
-	}) {
-		t.Fatalf("metrics lack one of %v:\n%s", want, grep(metrics, "outrigger_listener_requests_total"))
-	}
+	waitForMetrics(t, p.admin, want, "outrigger_listener_requests_total")
 }
