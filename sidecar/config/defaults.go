@@ -48,6 +48,7 @@ func Default() Config {
 			Format: "text",
 		},
 		Limits:       DefaultLimits(),
+		Connect:      Connect{RegisterProxy: true},
 		DrainTimeout: 20 * time.Second,
 	}
 }

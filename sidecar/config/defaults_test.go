@@ -54,7 +54,7 @@ func TestDefaultsMatchSpec(t *testing.T) {
 		"consul.address": "127.0.0.1:8500", "consul.scheme": "http", "consul.token": "", "consul.datacenter": "",
 		"consul.wait_time": "5m0s", "consul.allow_stale": "true", "consul.snapshot_file": "",
 		"upstreams": "[map[circuit_breaker:map[failure_ratio:0.5 half_open_requests:5 interval:10s max_requests:1024 min_requests:20 open_timeout:30s] " +
-			"connect_timeout:1s datacenter: endpoints:[] idle_timeout:1m30s lb:least_conn listen: max_idle_per_endpoint:64 name: " +
+			"connect:<nil> connect_timeout:1s datacenter: endpoints:[] idle_timeout:1m30s lb:least_conn listen: max_idle_per_endpoint:64 name: " +
 			"outlier:map[base_ejection_time:30s consecutive_5xx:5 consecutive_local_failure:5 enabled:true failure_percentage:0 failure_percentage_min_requests:50 interval:10s max_ejection_percent:50 max_ejection_time:5m0s] " +
 			"protocol:http retries:map[attempts:1 budget_percent:20 min_per_second:10 on:[connect_failure reset 502 503 504] per_try_timeout:0s] service: tags:[] timeout:30s]]",
 		"tracing.exporter": "none", "tracing.endpoint": "127.0.0.1:4317", "tracing.protocol": "grpc",
@@ -66,6 +66,8 @@ func TestDefaultsMatchSpec(t *testing.T) {
 		"limits.stream_idle_timeout": "5m0s",
 		"drain_timeout":              "20s",
 		"listeners":                  "[]",
+		"connect.enabled":            "false",
+		"connect.register_proxy":     "true",
 	}
 	for _, k := range slices.Sorted(maps.Keys(want)) {
 		if got[k] != want[k] {

@@ -177,8 +177,8 @@ func TestEnvKeys(t *testing.T) {
 		}
 	}
 	// service 5 scalars + 4 check, inbound 1, consul 7, tracing 5, admin 2, log 2, drain 1
-	if len(scalars) != 32 {
-		t.Errorf("%d scalar variables, want 32", len(scalars))
+	if len(scalars) != 34 {
+		t.Errorf("%d scalar variables, want 34", len(scalars))
 	}
 	for name := range scalars {
 		if strings.Contains(name, "UPSTREAMS") {

@@ -41,6 +41,13 @@ func setScalar(dst reflect.Value, raw any) string {
 		return msg
 	}
 	switch dst.Kind() {
+	case reflect.Pointer: // an optional key whose absence means something (upstreams[].connect)
+		v := reflect.New(dst.Type().Elem())
+		msg := setScalar(v.Elem(), raw)
+		if msg == "" {
+			dst.Set(v)
+		}
+		return msg
 	case reflect.String:
 		s, ok := asString(raw)
 		if !ok {

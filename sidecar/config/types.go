@@ -17,6 +17,7 @@ type Config struct {
 	Admin        Admin         `mapstructure:"admin" json:"admin"`
 	Log          Log           `mapstructure:"log" json:"log"`
 	Limits       Limits        `mapstructure:"limits" json:"limits"`
+	Connect      Connect       `mapstructure:"connect" json:"connect"`
 	DrainTimeout time.Duration `mapstructure:"drain_timeout" json:"drain_timeout"`
 
 	// File is the path the config was loaded from ("" when built in code).
@@ -92,6 +93,26 @@ type Upstream struct {
 	Retries            Retries        `mapstructure:"retries" json:"retries"`
 	Outlier            Outlier        `mapstructure:"outlier" json:"outlier"`
 	CircuitBreaker     CircuitBreaker `mapstructure:"circuit_breaker" json:"circuit_breaker"`
+	// Connect: reach the service's mesh-facing proxies over mTLS
+	// (docs/connect.md). nil (not in the file): connect.enabled decides.
+	Connect *bool `mapstructure:"connect" json:"connect"`
+}
+
+// UpstreamConnect reports whether u goes through the mesh: its own
+// connect key, else connect.enabled.
+func (c *Config) UpstreamConnect(u *Upstream) bool {
+	if u.Connect != nil {
+		return *u.Connect
+	}
+	return c.Connect.Enabled
+}
+
+// Connect joins Consul's service mesh with the local agent's CA.
+type Connect struct {
+	Enabled bool `mapstructure:"enabled" json:"enabled"`
+	// RegisterProxy: with service.register, also register this sidecar
+	// as the service's connect-proxy on inbound.listen.
+	RegisterProxy bool `mapstructure:"register_proxy" json:"register_proxy"`
 }
 
 // Retries says which failed requests are tried again.
