@@ -1,0 +1,133 @@
+package connect
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+)
+
+// Backoff and pacing of the watch loops. The rules are those of
+// discovery/consul.go (copied, not imported: that loop is the discovery
+// Source's own and delivers instance sets), with a longer cap: a sidecar
+// whose identity is already known loses nothing by asking less often.
+const (
+	backoffBase = 250 * time.Millisecond
+	backoffCap  = 30 * time.Second
+	// minQueryInterval paces a loop that Consul answers at once over and
+	// over. It never delays a change: a change made during the pause makes
+	// the next blocking query return at once.
+	minQueryInterval = 100 * time.Millisecond
+)
+
+// query is one blocking query of a watch: it asks Consul with q and returns
+// the answer's metadata and a function that applies the answer. apply is
+// called only for an answer with a new index; it drops an answer identical
+// to the last one, and its error (an unusable answer, or a failed follow-up
+// call) counts as a failed attempt.
+type query func(q *api.QueryOptions) (meta *api.QueryMeta, apply func() error, err error)
+
+// watch runs one blocking query until ctx ends, following Consul's
+// blocking-query rules as discovery.Consul does: skip an unchanged index,
+// reset to 0 when it goes backwards, never wait on index 0 in a loop, back
+// off with a cap and jitter on errors (keeping the last applied state), and
+// stay cancellable at every step.
+func (m *Manager) watch(ctx context.Context, what string, do query) {
+	var (
+		index    uint64
+		applied  bool
+		failures int
+		log      = m.log.With("watch", what)
+	)
+	// fail handles a failed attempt; false when ctx ended.
+	fail := func(err error) bool {
+		failures++
+		// The agent that answers next may not share this index's history
+		// (restarted, replaced): waiting on the old index could block for
+		// the whole wait. Re-read at 0; an identical answer is dropped.
+		index = 0
+		if failures == 1 { // one line per state change, not per retry
+			log.Warn("consul connect query failed; keeping the last known state", "error", err)
+		}
+		return m.opts.Sleep(ctx, m.backoff(failures))
+	}
+	succeeded := func() {
+		if failures > 0 {
+			log.Info("consul connect query answered again", "failed_attempts", failures)
+			failures = 0
+		}
+	}
+	for ctx.Err() == nil {
+		started := m.opts.Now()
+		q := (&api.QueryOptions{WaitIndex: index, WaitTime: m.jitteredWait()}).WithContext(ctx)
+		meta, apply, err := do(q)
+		if err == nil && (meta == nil || apply == nil) {
+			err = errors.New("consul's answer carried no query metadata")
+		}
+		if err != nil {
+			if ctx.Err() != nil || !fail(err) {
+				return
+			}
+			continue
+		}
+		switch {
+		case meta.LastIndex < index:
+			// Snapshot restore, server change: the index went backwards.
+			// Start over; the answer itself is still current.
+			log.Info("consul index went backwards; resetting", "was", index, "now", meta.LastIndex)
+			index = 0
+		case meta.LastIndex == index && applied:
+			// The wait ended without a change: ask again at the same index.
+			succeeded()
+			if !m.pace(ctx, started) {
+				return
+			}
+			continue
+		default:
+			index = meta.LastIndex
+		}
+		// An index below 1 would turn the next query into an immediate
+		// answer, and the loop into a busy loop.
+		index = max(index, 1)
+		if err := apply(); err != nil {
+			if ctx.Err() != nil || !fail(err) {
+				return
+			}
+			continue
+		}
+		applied = true
+		succeeded()
+		if !m.pace(ctx, started) {
+			return
+		}
+	}
+}
+
+// jitteredWait spreads the blocking waits of sidecars started together
+// over the last 1/16 of wait_time (Consul adds its own jitter on top).
+func (m *Manager) jitteredWait() time.Duration {
+	w := m.opts.WaitTime
+	if j := int64(w / 16); j > 0 {
+		w -= time.Duration(m.opts.Rand(j))
+	}
+	return w
+}
+
+// backoff is capped exponential with jitter: attempt n waits a random time
+// in [d/2, d] where d = base·2^(n-1), d ≤ backoffCap.
+func (m *Manager) backoff(n int) time.Duration {
+	d := backoffCap
+	if n < 16 {
+		d = min(backoffBase<<(n-1), backoffCap)
+	}
+	return d/2 + time.Duration(m.opts.Rand(int64(d/2)+1))
+}
+
+// pace waits out the rest of minQueryInterval since started.
+func (m *Manager) pace(ctx context.Context, started time.Time) bool {
+	if rest := minQueryInterval - m.opts.Now().Sub(started); rest > 0 {
+		return m.opts.Sleep(ctx, rest)
+	}
+	return ctx.Err() == nil
+}
