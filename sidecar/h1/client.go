@@ -2,6 +2,7 @@ package h1
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,6 +34,7 @@ import (
 //
 // RoundTrip, CloseIdleConnections and Forget may be called concurrently.
 type Client struct {
+	tls            *tls.Config // nil: plaintext
 	dialer         net.Dialer
 	maxIdle        int
 	idleTimeout    time.Duration
@@ -70,7 +72,10 @@ type ClientOptions struct {
 	// MaxInformational is how many 1xx responses may come before the final
 	// one (limits.max_informational_responses).
 	MaxInformational int
-	Logger           *slog.Logger // debug lines for connections dropped; nil discards
+	// TLS, when set, wraps every connection (a mesh upstream's mTLS);
+	// nil: plaintext.
+	TLS    *tls.Config
+	Logger *slog.Logger // debug lines for connections dropped; nil discards
 }
 
 // NewClient returns a client with opts.
@@ -94,6 +99,7 @@ func NewClient(opts ClientOptions) *Client {
 		streamIdle:     opts.StreamIdleTimeout,
 		maxHeaderBytes: maxHead,
 		maxInterim:     max(opts.MaxInformational, 0),
+		tls:            opts.TLS,
 		log:            log,
 	}
 }
@@ -212,7 +218,7 @@ func (cl *Client) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, err
 		}
 	}
-	nc, err := cl.dialer.DialContext(ctx, "tcp", req.URL.Host)
+	nc, err := Dial(ctx, &cl.dialer, req.URL.Host, cl.tls)
 	if err != nil {
 		return nil, err
 	}

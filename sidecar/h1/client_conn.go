@@ -3,6 +3,8 @@ package h1
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"errors"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -121,8 +123,27 @@ func (c *upConn) quiet() bool {
 	if c.br.Buffered() > 0 {
 		return false
 	}
+	if tc, ok := c.Conn.(*tls.Conn); ok {
+		return c.quietTLS(tc)
+	}
 	if c.raw == nil {
 		return true
 	}
 	return peekQuiet(c.raw)
+}
+
+// quietTLS is quiet for a TLS connection, whose socket cannot be peeked at
+// (a TLS 1.3 peer's session tickets arrive unasked, and are no answer): a
+// read with a deadline already passed returns the record layer's
+// application data if there is any, else times out — which leaves a
+// tls.Conn usable (only a write timeout breaks it). The connection's own
+// deadline is set afresh by the next request (armed reset).
+func (c *upConn) quietTLS(tc *tls.Conn) bool {
+	tc.SetReadDeadline(aLongTimeAgo)
+	var b [1]byte
+	n, err := tc.Read(b[:])
+	c.armed.Store(0)
+	tc.SetReadDeadline(time.Time{})
+	var ne net.Error
+	return n == 0 && errors.As(err, &ne) && ne.Timeout()
 }

@@ -3,6 +3,7 @@ package h1
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -33,7 +34,8 @@ type conn struct {
 	s          *Server
 	rwc        net.Conn
 	remoteAddr string
-	ctx        context.Context // parent of request contexts
+	tlsState   *tls.ConnectionState // nil: plaintext
+	ctx        context.Context      // parent of request contexts
 	cr         *connReader
 	br         *bufio.Reader
 	bw         *bufio.Writer
@@ -63,6 +65,12 @@ func (s sentCounter) Write(p []byte) (int, error) {
 
 func newConn(s *Server, rwc net.Conn) *conn {
 	c := &conn{s: s, rwc: rwc, remoteAddr: rwc.RemoteAddr().String()}
+	if tc, ok := rwc.(*tls.Conn); ok {
+		// Handed over after its handshake (the mesh's inbound listener):
+		// every request carries the peer's certificates, as net/http's do.
+		st := tc.ConnectionState()
+		c.tlsState = &st
+	}
 	c.ctx = context.WithValue(s.baseCtx, http.LocalAddrContextKey, rwc.LocalAddr())
 	c.cr = newConnReader(rwc)
 	c.br = bufio.NewReaderSize(c.cr, bufSize)
@@ -149,6 +157,7 @@ func (c *conn) serveRequest(req *http.Request, b *body) outcome {
 	defer cancel()
 	req = req.WithContext(ctx)
 	req.RemoteAddr = c.remoteAddr
+	req.TLS = c.tlsState
 	w := newResponse(c, req, b)
 
 	c.cr.beginRequest(cancel)

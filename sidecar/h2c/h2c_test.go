@@ -10,7 +10,7 @@ import (
 
 func TestTransportSettings(t *testing.T) {
 	cfg := config.Upstream{Name: "grpc", ConnectTimeout: time.Second, IdleTimeout: time.Minute, MaxIdlePerEndpoint: 8}
-	tr := NewTransport(cfg, 0)
+	tr := NewTransport(cfg, 0, nil)
 	if !tr.Protocols.UnencryptedHTTP2() || tr.Protocols.HTTP1() || tr.Protocols.HTTP2() {
 		t.Fatalf("protocols %v", tr.Protocols)
 	}
@@ -21,7 +21,7 @@ func TestTransportSettings(t *testing.T) {
 		t.Fatal("keep-alives, proxy or compression set wrong")
 	}
 	cfg.MaxIdlePerEndpoint = 0
-	if !NewTransport(cfg, 0).DisableKeepAlives {
+	if !NewTransport(cfg, 0, nil).DisableKeepAlives {
 		t.Fatal("max_idle_per_endpoint 0 should make connections single-use")
 	}
 }

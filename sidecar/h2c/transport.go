@@ -1,6 +1,8 @@
 package h2c
 
 import (
+	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -42,14 +44,22 @@ const (
 // (limits.max_response_header_bytes; it is advertised to the endpoint as
 // SETTINGS_MAX_HEADER_LIST_SIZE, and a larger one fails the stream with
 // PROTOCOL_ERROR); <= 0 means 64 KiB.
-func NewTransport(cfg config.Upstream, maxHeaderBytes int) *Transport {
-	return NewTransportPinging(cfg, maxHeaderBytes, h2PingAfter, h2PingTimeout)
+//
+// With tlsCfg (a mesh upstream: docs/connect.md), each connection is
+// mTLS with ALPN h2, dialed and handshaken by h1.Dial; HTTP/2 then runs
+// over it with prior knowledge, which on the wire is HTTP/2 over TLS.
+func NewTransport(cfg config.Upstream, maxHeaderBytes int, tlsCfg *tls.Config) *Transport {
+	return newTransport(cfg, maxHeaderBytes, tlsCfg, h2PingAfter, h2PingTimeout)
 }
 
 // NewTransportPinging is NewTransport with the ping timings as
 // parameters, so a test can watch a dead connection being dropped in
 // milliseconds.
 func NewTransportPinging(cfg config.Upstream, maxHeaderBytes int, pingAfter, pingTimeout time.Duration) *Transport {
+	return newTransport(cfg, maxHeaderBytes, nil, pingAfter, pingTimeout)
+}
+
+func newTransport(cfg config.Upstream, maxHeaderBytes int, tlsCfg *tls.Config, pingAfter, pingTimeout time.Duration) *Transport {
 	if maxHeaderBytes <= 0 {
 		maxHeaderBytes = 64 << 10
 	}
@@ -57,8 +67,10 @@ func NewTransportPinging(cfg config.Upstream, maxHeaderBytes int, pingAfter, pin
 	protocols := new(http.Protocols)
 	protocols.SetUnencryptedHTTP2(true)
 	return &Transport{&http.Transport{
-		Proxy:             nil, // never route upstream traffic through HTTP_PROXY
-		DialContext:       dialer.DialContext,
+		Proxy: nil, // never route upstream traffic through HTTP_PROXY
+		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+			return h1.Dial(ctx, dialer, addr, tlsCfg)
+		},
 		Protocols:         protocols,
 		DisableKeepAlives: cfg.MaxIdlePerEndpoint == 0,
 		IdleConnTimeout:   cfg.IdleTimeout,

@@ -50,7 +50,7 @@ func h2Config() config.Upstream {
 func h2Front(t *testing.T, cfg config.Upstream, endpoints ...string) (string, *upstream.Upstream, *h2c.Server) {
 	t.Helper()
 	up := staticUpstream(t, cfg, endpoints...)
-	tr := h2c.NewTransport(cfg, 64<<10)
+	tr := h2c.NewTransport(cfg, 64<<10, nil)
 	t.Cleanup(tr.CloseIdleConnections)
 	h := NewHandler(up, tr, Options{})
 	srv := h2c.NewServer(h, &h1.Server{Handler: h2c.StripUpgrade(h)}, nil)

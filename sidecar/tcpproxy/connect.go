@@ -6,6 +6,7 @@ import (
 	"net"
 
 	"github.com/outrigger-mesh/outrigger/sidecar/balancer"
+	"github.com/outrigger-mesh/outrigger/sidecar/h1"
 	"github.com/outrigger-mesh/outrigger/sidecar/localreply"
 	"github.com/outrigger-mesh/outrigger/sidecar/upstream"
 )
@@ -80,7 +81,7 @@ func (s *Server) connect(sess *session) (a upstream.Attempt, conn net.Conn, reas
 			return a, nil, &refused.Reason
 		}
 		addr := a.Endpoint().Address
-		c, err := s.dialer.DialContext(s.dialCtx, "tcp", addr)
+		c, err := h1.Dial(s.dialCtx, &s.dialer, addr, s.tls)
 		if err == nil {
 			a.Settle()
 			return a, c, nil

@@ -14,6 +14,7 @@ package tcpproxy
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -40,6 +41,9 @@ type Options struct {
 	// IdleTimeout closes a connection pair when neither direction moved a
 	// byte for that long; 0 means idle_timeout, negative disables it.
 	IdleTimeout time.Duration
+	// TLS wraps every upstream connection (a mesh upstream's mTLS); nil:
+	// plaintext.
+	TLS *tls.Config
 }
 
 // Server relays the connections of one upstream listener. Every connection
@@ -50,6 +54,7 @@ type Server struct {
 	up       *upstream.Upstream
 	log      *slog.Logger
 	dialer   net.Dialer
+	tls      *tls.Config // nil: plaintext
 	idle     time.Duration
 	maxConns int64
 	ipHash   bool // the pick key (client IP) is only worth computing for ip_hash
@@ -86,6 +91,7 @@ func New(up *upstream.Upstream, opts Options) *Server {
 		up:         up,
 		log:        log,
 		dialer:     net.Dialer{Timeout: dialTimeout},
+		tls:        opts.TLS,
 		idle:       idle,
 		maxConns:   int64(cfg.CircuitBreaker.MaxRequests),
 		ipHash:     cfg.LB == config.LBIPHash,
