@@ -87,7 +87,11 @@ func (s *Sidecar) consulSource(uc config.Upstream) (discovery.Source, error) {
 			}
 		}
 	}
-	return discovery.NewConsul(d.client.Health(), opts), nil
+	var client discovery.HealthClient = d.client.Health()
+	if s.cfg.Load().UpstreamConnect(&uc) {
+		client = connectHealth{d.client.Health()} // the service's mesh proxies
+	}
+	return discovery.NewConsul(client, opts), nil
 }
 
 // registration is the local application as service.register describes it.
@@ -101,7 +105,30 @@ func (s *Sidecar) registration() discovery.Registration {
 			port, _ = strconv.Atoi(p)
 		}
 	}
+	cfg := s.cfg.Load()
+	var proxy *discovery.ProxyRegistration
+	if cfg.Connect.Enabled && s.inbound != nil {
+		// In the mesh the application is registered at its own port (the
+		// inbound listener takes only mTLS) and, with register_proxy, the
+		// sidecar's mTLS listener as its connect-proxy, as Consul's own
+		// sidecars are. The proxy's address is the inbound listener's
+		// host, or the node's (empty) when it binds every interface.
+		if cfg.Connect.RegisterProxy {
+			host, _, _ := net.SplitHostPort(s.inbound.up.ListenAddr())
+			if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+				host = ""
+			}
+			proxy = &discovery.ProxyRegistration{
+				ID: svc.ID + "-sidecar-proxy", Name: svc.Name + "-sidecar-proxy",
+				Address: host, Port: port, Tags: svc.Tags, Meta: svc.Meta,
+				DestinationID: svc.ID, DestinationName: svc.Name,
+				LocalAddress: svc.Address, LocalPort: svc.Port,
+			}
+		}
+		port = svc.Port
+	}
 	return discovery.Registration{
+		Proxy:                   proxy,
 		ID:                      svc.ID,
 		Name:                    svc.Name,
 		Address:                 svc.Address,
@@ -138,6 +165,9 @@ func (r *registrar) run(ctx context.Context) {
 		if err == nil {
 			r.log.Info("registered in consul", "service", r.reg.Name, "id", r.reg.ID,
 				"address", r.reg.Address, "port", r.reg.Port)
+			if p := r.reg.Proxy; p != nil {
+				r.log.Info("registered in consul as its connect-proxy", "service", p.Name, "id", p.ID, "port", p.Port)
+			}
 			close(r.registered)
 			return
 		}
@@ -165,6 +195,12 @@ func (r *registrar) deregister() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), consulCallTimeout)
 	defer cancel()
+	if p := r.reg.Proxy; p != nil {
+		// The proxy first: peers in the mesh stop choosing it.
+		if err := discovery.Deregister(ctx, r.agent, p.ID); err != nil {
+			r.log.Warn("cannot deregister the connect-proxy from consul", "id", p.ID, "error", err)
+		}
+	}
 	if err := discovery.Deregister(ctx, r.agent, r.reg.ID); err != nil {
 		r.log.Warn("cannot deregister from consul", "id", r.reg.ID, "error", err)
 		return

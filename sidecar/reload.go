@@ -60,7 +60,7 @@ func (s *Sidecar) Reload(next *config.Config) (warnings []string, err error) {
 		{"service", cur.Service, next.Service}, {"inbound", cur.Inbound, next.Inbound},
 		{"consul", cur.Consul, next.Consul}, {"tracing", cur.Tracing, next.Tracing},
 		{"admin", cur.Admin, next.Admin}, {"log", cur.Log, next.Log}, {"limits", cur.Limits, next.Limits},
-		{"drain_timeout", cur.DrainTimeout, next.DrainTimeout},
+		{"drain_timeout", cur.DrainTimeout, next.DrainTimeout}, {"connect", cur.Connect, next.Connect},
 	} {
 		if !reflect.DeepEqual(sec.old, sec.next) {
 			warnings = append(warnings, sec.name+": changed, but only upstreams and listeners are reloaded; restart to apply it")

@@ -2,6 +2,7 @@ package sidecar
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -53,6 +54,12 @@ func (s *Sidecar) newRoute(key string, uc config.Upstream, inbound bool, prev *r
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", key, err)
 	}
+	var tlsCfg *tls.Config // a mesh upstream's mTLS
+	if !inbound {
+		if tlsCfg, err = s.upstreamTLS(uc); err != nil {
+			return nil, fmt.Errorf("%s.connect: %w", key, err)
+		}
+	}
 	r := &route{up: up, source: source}
 	// An upstream without listen (only routes name it) has a handler seat
 	// but no port: its successor adopts the seat, which the routing
@@ -64,11 +71,11 @@ func (s *Sidecar) newRoute(key string, uc config.Upstream, inbound bool, prev *r
 	serves := uc.Listen != "" && !adopt
 	switch uc.Protocol {
 	case config.ProtocolHTTP:
-		s.httpRoute(r, inbound, serves)
+		s.httpRoute(r, inbound, serves, tlsCfg)
 	case config.ProtocolHTTP2:
-		s.http2Route(r, inbound, serves)
+		s.http2Route(r, inbound, serves, tlsCfg)
 	case config.ProtocolTCP:
-		s.tcpRoute(r)
+		s.tcpRoute(r, tlsCfg)
 	default:
 		return nil, fmt.Errorf("%s.protocol: unknown protocol %q", key, uc.Protocol)
 	}
@@ -96,8 +103,12 @@ func (s *Sidecar) newRoute(key string, uc config.Upstream, inbound bool, prev *r
 
 // handlerOptions are the proxy handler's options for this sidecar.
 func (s *Sidecar) handlerOptions(inbound, tunnels bool) proxy.Options {
-	return proxy.Options{Logger: s.log, Tracing: s.tracing, Inbound: inbound,
+	opts := proxy.Options{Logger: s.log, Tracing: s.tracing, Inbound: inbound,
 		StreamIdleTimeout: s.cfg.Load().Limits.StreamIdleTimeout, Tunnels: tunnels}
+	if inbound && s.cfg.Load().Connect.Enabled {
+		opts.Authorize = s.authorizeInbound // intentions, per request
+	}
+	return opts
 }
 
 // h1Server is the strict HTTP/1.1 codec in front of slot, with the
@@ -120,7 +131,7 @@ type badRequestCounter interface{ CountBadRequest(status int) }
 
 // httpRoute is protocol http: the strict HTTP/1.1 codec in front of the
 // proxy handler, HTTP/1.1 to the endpoints (h1.Client).
-func (s *Sidecar) httpRoute(r *route, inbound, serves bool) {
+func (s *Sidecar) httpRoute(r *route, inbound, serves bool, tlsCfg *tls.Config) {
 	uc, limits := r.up.Config(), s.cfg.Load().Limits
 	client := h1.NewClient(h1.ClientOptions{
 		ConnectTimeout:         uc.ConnectTimeout,
@@ -129,6 +140,7 @@ func (s *Sidecar) httpRoute(r *route, inbound, serves bool) {
 		StreamIdleTimeout:      limits.StreamIdleTimeout,
 		MaxResponseHeaderBytes: int(limits.MaxResponseHeaderBytes),
 		MaxInformational:       limits.MaxInformationalResponses,
+		TLS:                    tlsCfg,
 		Logger:                 s.log,
 	})
 	r.up.OnRemoved(client.Forget)

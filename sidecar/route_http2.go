@@ -1,6 +1,8 @@
 package sidecar
 
 import (
+	"crypto/tls"
+
 	"github.com/outrigger-mesh/outrigger/sidecar/h2c"
 	"github.com/outrigger-mesh/outrigger/sidecar/proxy"
 )
@@ -12,8 +14,8 @@ import (
 // health checks without --http2-prior-knowledge still work; their requests
 // go out as HTTP/2 too, without any Upgrade (no WebSocket or CONNECT on
 // http2 listeners: an HTTP/2 connection cannot switch).
-func (s *Sidecar) http2Route(r *route, inbound, serves bool) {
-	transport := h2c.NewTransport(r.up.Config(), int(s.cfg.Load().Limits.MaxResponseHeaderBytes))
+func (s *Sidecar) http2Route(r *route, inbound, serves bool, tlsCfg *tls.Config) {
+	transport := h2c.NewTransport(r.up.Config(), int(s.cfg.Load().Limits.MaxResponseHeaderBytes), tlsCfg)
 	r.handler = proxy.NewHandler(r.up, transport, s.handlerOptions(inbound, false))
 	r.slot = proxy.NewSlot(r.handler)
 	if serves {

@@ -1,6 +1,8 @@
 package sidecar
 
 import (
+	"crypto/tls"
+
 	"github.com/outrigger-mesh/outrigger/sidecar/tcpproxy"
 )
 
@@ -8,6 +10,6 @@ import (
 // endpoint with the fewest open connections (sidecar/tcpproxy). There is no
 // pool of upstream connections to drop, and no handler to swap: a reload
 // hands the port to a new server, and the old one drains its pairs.
-func (s *Sidecar) tcpRoute(r *route) {
-	r.srv = tcpproxy.New(r.up, tcpproxy.Options{Logger: s.log})
+func (s *Sidecar) tcpRoute(r *route, tlsCfg *tls.Config) {
+	r.srv = tcpproxy.New(r.up, tcpproxy.Options{Logger: s.log, TLS: tlsCfg})
 }

@@ -34,7 +34,11 @@ func runSidecar(t *testing.T, s *Sidecar) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	waitUntil(t, func() bool { return s.AdminAddr() != "" })
+	select { // serving: Run has put every server in charge of its port
+	case <-s.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not start")
+	}
 	var stopped bool
 	stop = func() {
 		if stopped {

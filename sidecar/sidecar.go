@@ -18,6 +18,7 @@ import (
 
 	"github.com/outrigger-mesh/outrigger/sidecar/admin"
 	"github.com/outrigger-mesh/outrigger/sidecar/config"
+	"github.com/outrigger-mesh/outrigger/sidecar/connect"
 	"github.com/outrigger-mesh/outrigger/sidecar/metrics"
 	"github.com/outrigger-mesh/outrigger/sidecar/router"
 	"github.com/outrigger-mesh/outrigger/sidecar/upstream"
@@ -47,6 +48,10 @@ type Sidecar struct {
 
 	consulDeps *consulDeps // nil until an upstream needs Consul
 	registrar  *registrar  // nil unless service.register
+
+	mesh     *connect.Manager   // nil until the mesh is used (mesh.go)
+	stopMesh context.CancelFunc // ends its watches, at the end of a drain
+	meshDone sync.WaitGroup
 }
 
 // Options are what New needs besides the config.
@@ -76,9 +81,17 @@ func New(cfg *config.Config, opts Options) (_ *Sidecar, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Connect.Enabled {
+		if _, err := s.meshManager(); err != nil {
+			return nil, fmt.Errorf("connect: %w", err)
+		}
+	}
 	if cfg.Inbound.Listen != "" {
 		if s.inbound, err = s.newRoute("inbound", inboundUpstream(cfg), true, nil); err != nil {
 			return nil, err
+		}
+		if cfg.Connect.Enabled {
+			s.inbound.srv = newMeshServer(s.inbound.srv, s.mesh.ServerTLS(nil))
 		}
 	}
 	for i, uc := range cfg.Upstreams {
@@ -168,6 +181,13 @@ func (s *Sidecar) Listeners() []*router.Handler { return *s.lns.Load() }
 
 // Config implements admin.State.
 func (s *Sidecar) Config() *config.Config { return s.cfg.Load() }
+
+// Mesh implements admin.State: the mesh identity, nil when not in use.
+func (s *Sidecar) Mesh() *connect.Manager {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mesh
+}
 
 // Draining implements admin.State.
 func (s *Sidecar) Draining() bool { return s.draining.Load() }
@@ -280,6 +300,10 @@ func (s *Sidecar) drain() {
 	// Spans of the drained requests go out last, within what is left of
 	// drain_timeout (at least a second), so an unreachable collector
 	// cannot hold up the exit for long.
+	if s.stopMesh != nil {
+		s.stopMesh()
+		s.meshDone.Wait()
+	}
 	flushCtx, flushCancel := context.WithTimeout(context.Background(), max(time.Until(deadlineOf(ctx)), time.Second))
 	if err := s.tracing.Shutdown(flushCtx); err != nil {
 		s.log.Warn("could not flush all spans", "error", err)

@@ -46,7 +46,35 @@ func statusCmd(args []string, stdout, stderr io.Writer) int {
 		return exitRuntime
 	}
 	printStatus(stdout, body)
+	printConnect(stdout, client, *addr)
 	return exitOK
+}
+
+// printConnect prints the mesh identity from GET /connect, if the mesh is
+// on: the SPIFFE ID and when the leaf certificate expires.
+func printConnect(w io.Writer, client *http.Client, addr string) {
+	resp, err := client.Get("http://" + addr + "/connect")
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusServiceUnavailable:
+		fmt.Fprintln(w, "\nconnect: waiting for the leaf certificate, CA roots and intentions from Consul")
+		return
+	default:
+		return // not enabled
+	}
+	var c admin.ConnectView
+	if json.NewDecoder(resp.Body).Decode(&c) != nil {
+		return
+	}
+	left := ""
+	if t, err := time.Parse(time.RFC3339, c.Leaf.NotAfter); err == nil {
+		left = fmt.Sprintf(" (in %s)", time.Until(t).Round(time.Minute))
+	}
+	fmt.Fprintf(w, "\nconnect: %s, leaf %s expires %s%s, %d CA roots\n", c.SpiffeID, c.Leaf.Serial, c.Leaf.NotAfter, left, c.Roots)
 }
 
 func printStatus(w io.Writer, body admin.UpstreamsResponse) {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/outrigger-mesh/outrigger/sidecar/config"
+	"github.com/outrigger-mesh/outrigger/sidecar/connect"
 	"github.com/outrigger-mesh/outrigger/sidecar/router"
 	"github.com/outrigger-mesh/outrigger/sidecar/upstream"
 )
@@ -19,6 +20,8 @@ import (
 type State interface {
 	Upstreams() []*upstream.Upstream
 	Listeners() []*router.Handler
+	// Mesh is the service-mesh identity, nil when the mesh is not used.
+	Mesh() *connect.Manager
 	Config() *config.Config
 	// Draining is true once shutdown has begun.
 	Draining() bool
@@ -46,6 +49,9 @@ func NewHandler(st State, metrics http.Handler, pprof bool) http.Handler {
 	mux.HandleFunc("GET /upstreams", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, upstreamsView(st.Upstreams(), st.Listeners()))
 	})
+	mux.HandleFunc("GET /connect", func(w http.ResponseWriter, r *http.Request) {
+		serveConnect(w, st.Mesh())
+	})
 	mux.HandleFunc("GET /config", func(w http.ResponseWriter, r *http.Request) {
 		b, err := st.Config().JSON()
 		if err != nil {
@@ -67,6 +73,9 @@ func serveReady(w http.ResponseWriter, st State) {
 		return
 	}
 	var waiting []string
+	if m := st.Mesh(); m != nil && m.Identity() == nil {
+		waiting = append(waiting, "connect (leaf certificate, CA roots and intentions)")
+	}
 	for _, u := range st.Upstreams() {
 		if !u.Ready() {
 			waiting = append(waiting, u.Name())

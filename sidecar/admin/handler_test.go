@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/outrigger-mesh/outrigger/sidecar/config"
+	"github.com/outrigger-mesh/outrigger/sidecar/connect"
 	"github.com/outrigger-mesh/outrigger/sidecar/router"
 	"github.com/outrigger-mesh/outrigger/sidecar/upstream"
 )
@@ -17,6 +18,7 @@ type fakeState struct {
 
 func (f *fakeState) Upstreams() []*upstream.Upstream { return f.ups }
 func (f *fakeState) Listeners() []*router.Handler    { return nil }
+func (f *fakeState) Mesh() *connect.Manager          { return nil }
 func (f *fakeState) Config() *config.Config          { c := config.Default(); return &c }
 func (f *fakeState) Draining() bool                  { return f.draining }
 

@@ -11,6 +11,13 @@ import (
 // upstream by upstream, keys in schema order.
 func (c *Config) Warnings() []string {
 	var out []string
+	if c.Connect.Enabled && c.Inbound.Listen == "" {
+		msg := "connect.enabled: true without inbound.listen: this service accepts no mesh traffic (only its upstreams use mTLS)"
+		if c.Service.Register && c.Connect.RegisterProxy {
+			msg += ", and no connect-proxy is registered for it"
+		}
+		out = append(out, msg)
+	}
 	for i := range c.Upstreams {
 		out = append(out, c.Upstreams[i].warnings(index("upstreams", i))...)
 	}

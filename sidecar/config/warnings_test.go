@@ -86,3 +86,11 @@ func TestResilienceWarnings(t *testing.T) {
 		t.Fatalf("defaults warn: %v", w)
 	}
 }
+
+func TestConnectWithoutInboundWarns(t *testing.T) {
+	_, warnings := mustParse(t, "connect: {enabled: true}\nservice: {name: web, register: true, port: 8080}\n")
+	want := "connect.enabled: true without inbound.listen: this service accepts no mesh traffic (only its upstreams use mTLS), and no connect-proxy is registered for it"
+	if len(warnings) != 1 || warnings[0] != want {
+		t.Errorf("warnings %q, want [%q]", warnings, want)
+	}
+}

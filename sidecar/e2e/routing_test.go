@@ -26,7 +26,7 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// Routing listeners (SPEC.md "Routing listeners"): one address, many
+// Routing listeners (docs/routing.md): one address, many
 // upstreams, chosen per request by host, path, headers and method.
 //
 // None of these tests is parallel: they run before the parallel ones

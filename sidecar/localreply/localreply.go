@@ -26,6 +26,7 @@ const (
 	BadRequest
 	UpstreamProtocolError
 	NoRoute
+	Forbidden
 	NumReasons int = iota
 )
 
@@ -40,9 +41,10 @@ var names = [NumReasons]string{
 	"bad_request",
 	"upstream_protocol_error",
 	"no_route",
+	"forbidden",
 }
 
-var statuses = [NumReasons]int{503, 503, 503, 503, 502, 502, 504, 400, 502, 404}
+var statuses = [NumReasons]int{503, 503, 503, 503, 502, 502, 504, 400, 502, 404, 403}
 
 // String is the code as it appears in the header and in metrics.
 func (r Reason) String() string {

@@ -22,7 +22,7 @@ func TestEveryReasonHasNameAndStatus(t *testing.T) {
 		Overflow: {"overflow", 503}, RetryBudgetExhausted: {"retry_budget_exhausted", 503},
 		ConnectFailure: {"connect_failure", 502}, UpstreamReset: {"upstream_reset", 502},
 		UpstreamTimeout: {"upstream_timeout", 504}, BadRequest: {"bad_request", 400},
-		UpstreamProtocolError: {"upstream_protocol_error", 502}, NoRoute: {"no_route", 404},
+		UpstreamProtocolError: {"upstream_protocol_error", 502}, NoRoute: {"no_route", 404}, Forbidden: {"forbidden", 403},
 	}
 	if len(want) != NumReasons {
 		t.Fatalf("table covers %d of %d reasons", len(want), NumReasons)

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/outrigger-mesh/outrigger/outlier"
+	"github.com/outrigger-mesh/outrigger/sidecar/connect"
 	"github.com/outrigger-mesh/outrigger/sidecar/localreply"
 	"github.com/outrigger-mesh/outrigger/sidecar/router"
 	"github.com/outrigger-mesh/outrigger/sidecar/upstream"
@@ -53,6 +54,12 @@ var (
 	descListenerRequests = prometheus.NewDesc("outrigger_listener_requests_total",
 		"Requests on a routing listener by route and the status sent (route \"\" for requests no route took; 499: the client got no status).",
 		[]string{"listener", "route", "code"}, nil)
+	descConnectDenied = prometheus.NewDesc("outrigger_connect_denied_total",
+		"Inbound requests refused (403 forbidden) because Consul intentions deny their source service.",
+		[]string{"source"}, nil)
+	descLeafExpiry = prometheus.NewDesc("outrigger_connect_leaf_expiry_timestamp_seconds",
+		"Unix time the mesh leaf certificate in use expires.",
+		nil, nil)
 	descDiscoveryLast = prometheus.NewDesc("outrigger_discovery_last_update_timestamp_seconds",
 		"Unix time of the last endpoint set delivered by discovery (0 before the first).",
 		[]string{"upstream"}, nil)
@@ -68,6 +75,7 @@ type Collector struct {
 type Source interface {
 	Upstreams() []*upstream.Upstream
 	Listeners() []*router.Handler
+	Mesh() *connect.Manager // nil without the mesh
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -81,7 +89,7 @@ func NewCollector(src Source) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descDuration, descActive, descEndpoints,
 		descLocalReplies, descRetries, descDiscoveryUpdates, descDiscoveryErrors, descDiscoveryLast,
-		descEjections, descBreaker, descListenerRequests} {
+		descEjections, descBreaker, descListenerRequests, descConnectDenied, descLeafExpiry} {
 		ch <- d
 	}
 }
@@ -89,6 +97,14 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.collectListeners(ch)
+	if m := c.src.Mesh(); m != nil {
+		m.EachDenied(func(source string, n uint64) {
+			ch <- prometheus.MustNewConstMetric(descConnectDenied, prometheus.CounterValue, float64(n), source)
+		})
+		if id := m.Identity(); id != nil {
+			ch <- prometheus.MustNewConstMetric(descLeafExpiry, prometheus.GaugeValue, float64(id.NotAfter.Unix()))
+		}
+	}
 	for _, u := range c.src.Upstreams() {
 		name := u.Name()
 		st := u.Stats()

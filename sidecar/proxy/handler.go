@@ -35,6 +35,7 @@ type Handler struct {
 	timeout   time.Duration
 	idle      time.Duration // limits.stream_idle_timeout
 	tunnels   bool          // WebSocket and CONNECT may be relayed
+	authorize func(*http.Request) bool
 	upgraded  Tunnels
 	inflight  atomic.Int64 // ServeHTTP calls running, for Retire
 }
@@ -53,6 +54,10 @@ type Options struct {
 	// hands over the upstream connection on a 101 or a CONNECT's 2xx
 	// (h1.Client does; an HTTP/2 connection cannot switch).
 	Tunnels bool
+	// Authorize, when set, decides each request first (the mesh's
+	// inbound listener: Consul intentions, docs/connect.md); false is a
+	// 403 forbidden. It is called concurrently and must not block.
+	Authorize func(r *http.Request) bool
 }
 
 // NewHandler returns the handler for up, forwarding through t.
@@ -66,7 +71,7 @@ func NewHandler(up *upstream.Upstream, t Transport, opts Options) *Handler {
 		kind = trace.SpanKindServer
 	}
 	return &Handler{up: up, transport: t, log: log, tr: opts.Tracing, spanKind: kind,
-		timeout: up.Config().Timeout, idle: opts.StreamIdleTimeout, tunnels: opts.Tunnels}
+		timeout: up.Config().Timeout, idle: opts.StreamIdleTimeout, tunnels: opts.Tunnels, authorize: opts.Authorize}
 }
 
 // ServeHTTP implements http.Handler: a request on the upstream's own
@@ -101,6 +106,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, via *Via) {
 		if via != nil && span.IsRecording() {
 			span.SetAttributes(tracing.AttrListener.String(via.Listener), tracing.AttrRoute.String(via.Route))
 		}
+	}
+	if h.authorize != nil && !h.authorize(r) {
+		h.localReply(ctx, &cs, w, localreply.Forbidden, localreply.Forbidden.Status(), "Consul intentions deny the source service")
+		return
 	}
 	if !h.up.Admit() {
 		h.localReply(ctx, &cs, w, localreply.Overflow, localreply.Overflow.Status(), "max_requests concurrent requests already in flight")
