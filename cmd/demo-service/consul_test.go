@@ -348,3 +348,12 @@ func TestConsulWaitReportsUnreachableAgent(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q; want 1 and 'never got an answer'", code, errOut.String())
 	}
 }
+
+func TestIntentionFlags(t *testing.T) {
+	if _, err := parseIntentionFlags([]string{"-consul", "127.0.0.1:8500", "-source", "web", "-destination", "payments", "-action", "deny"}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parseIntentionFlags([]string{"-consul", "127.0.0.1:8500", "-source", "web", "-destination", "payments", "-action", "maybe"}, io.Discard); err == nil {
+		t.Error(`-action maybe was accepted`)
+	}
+}

@@ -9,6 +9,7 @@
 //	demo-service upstreams -admin ADDR -upstream NAME [-want N | -endpoint HOST:PORT [-want-ejected B]] [-timeout D]
 //	demo-service control -addr HOST:PORT fail [-status CODE] | heal
 //	demo-service trace -jaeger URL -trace ID [-services a,b] [-timeout D]
+//	demo-service intention -consul ADDR -source S -destination D -action allow|deny|delete
 //
 // The server answers GET /health with 200 "ok" and every other request with a
 // JSON echo naming the instance, so a load run can tell which instance served
@@ -65,8 +66,10 @@ const usage = `usage:
   demo-service trace -jaeger http://HOST:PORT -trace ID [-services a,b] [-timeout D]
       wait until Jaeger's query API has the trace (with a span from each of
       -services) and print its span tree: "service: operation [kind] duration"
+  demo-service intention -consul ADDR -source S -destination D -action allow|deny|delete
+      set or delete a Consul service-mesh intention from S to D
 
-Run "demo-service [load|freeport|consul-wait|upstreams|control|trace] -h" for the flags of each.
+Run "demo-service [load|freeport|consul-wait|upstreams|control|trace|intention] -h" for the flags of each.
 `
 
 func main() {
@@ -92,6 +95,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return runControl(ctx, args[1:], stdout, stderr)
 		case "trace":
 			return runTrace(ctx, args[1:], stdout, stderr)
+		case "intention":
+			return runIntention(ctx, args[1:], stdout, stderr)
 		case "serve":
 			return runServe(ctx, args[1:], stdout, stderr)
 		case "help", "-h", "-help", "--help":

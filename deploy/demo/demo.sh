@@ -154,6 +154,21 @@ wait_200() {
 	fail "$what: GET http://$addr$path was not 200 within ${START_TIMEOUT}s (last: ${code:-no answer})"
 }
 
+# wait_status ADDR PATH WANT: polls until GET PATH answers WANT (or START_TIMEOUT).
+wait_status() {
+	local addr=$1 path=$2 want=$3 code="" start=$SECONDS
+	local deadline=$((SECONDS + START_TIMEOUT))
+	while ((SECONDS < deadline)); do
+		code=$(http_status "$addr" "$path") || code=""
+		if [[ $code == "$want" ]]; then
+			say "GET http://$addr$path -> $code (after $((SECONDS - start))s)"
+			return 0
+		fi
+		sleep 0.05 # poll interval
+	done
+	fail "GET http://$addr$path was not $want within ${START_TIMEOUT}s (last: ${code:-no answer})"
+}
+
 # wait_tcp WHAT PID HOST:PORT: polls until HOST:PORT accepts a connection,
 # the process dies, or START_TIMEOUT passes.
 wait_tcp() {
@@ -356,6 +371,8 @@ upstreams:
       base_ejection_time: 5s   # an ejection lasts 5s x times ejected (default 30s)
   - name: payments-traced      # step 14: payments-1 behind its own sidecar, a fixed endpoint (no Consul)
     listen: $TRACED_LISTEN
+    service: payments          # the identity its certificate must carry
+    connect: true              # over the service mesh: mTLS with the Consul agent's CA
     endpoints: ["$PAY_INBOUND"]
 YAML
 sed 's/^/   | /' "$CONFIG"
@@ -455,10 +472,13 @@ fi
 echo
 "$BIN/outrigger" status --admin "$ADMIN" | sed 's/^/   /'
 
-step "14. Tracing: follow one request through two sidecars in Jaeger"
+step "14. Tracing over the service mesh: follow one request through two sidecars in Jaeger"
 say "A second sidecar, \"payments\", now sits in front of payments-1: its inbound listener $PAY_INBOUND"
 say "takes the requests for payments-1 ($PAY1) and passes them on. The web sidecar reaches it through its"
 say "upstream payments-traced (listener $TRACED_LISTEN, endpoints [$PAY_INBOUND]). Both sidecars send spans to Jaeger."
+say "Between them it is Consul's service mesh: each gets a certificate for its service from the Consul agent's CA,"
+say "the payments sidecar accepts only mTLS from certificates of that CA, and the web sidecar checks that the"
+say "peer is payments (its SPIFFE ID) before sending a byte."
 PAY_CONFIG=$TMP/outrigger-payments.yaml
 cat >"$PAY_CONFIG" <<YAML
 service:
@@ -476,6 +496,8 @@ tracing:
   endpoint: $JAEGER_OTLP
   protocol: grpc
   sample_ratio: 1.0
+connect:
+  enabled: true                # inbound: mTLS only, Consul intentions decide who may call
 upstreams: []                  # payments-1 calls nothing
 YAML
 sed 's/^/   | /' "$PAY_CONFIG"
@@ -484,6 +506,12 @@ start outrigger-payments "$BIN/outrigger" run -c "$PAY_CONFIG"
 PAY_SIDECAR_PID=$LAST_PID
 wait_200 "payments sidecar" "$PAY_SIDECAR_PID" "$PAY_ADMIN" /ready
 wait_tcp "payments sidecar inbound" "$PAY_SIDECAR_PID" "$PAY_INBOUND"
+say "The payments sidecar's identity (GET http://$PAY_ADMIN/connect):"
+http_body "$PAY_ADMIN" /connect | tr -d '\n' | sed 's/  */ /g; s/^/   /'
+echo
+code=$(http_status "$PAY_INBOUND" /pay) || code="closed"
+say "A plaintext request straight to the inbound listener $PAY_INBOUND: ${code} (only mTLS gets in)"
+[[ $code != 200 ]] || fail "the payments sidecar answered a plaintext request on its mTLS listener"
 say "A few requests, app -> web sidecar -> payments sidecar -> payments-1:"
 echo
 LOAD_TRACED=$TMP/load-traced.txt
@@ -526,7 +554,20 @@ else
 	say "Everything stops when the demo ends; run 'DEMO_HOLD=1 make demo' to keep it up until you press Enter."
 fi
 
-step "15. A routing listener: one port, many upstreams (Caddy's reverse_proxy /api/* a b c)"
+step "15. Intentions: Consul decides who may call whom, and the sidecar follows at once"
+say "An intention web -> payments: deny, written to Consul. The payments sidecar follows intentions with a"
+say "blocking query and checks every request against the current verdict (the source is in the client certificate)."
+"$BIN/demo-service" intention -consul "$CONSUL" -source web -destination payments -action deny | sed 's/^/   /'
+wait_status "$TRACED_LISTEN" /pay 403
+line=$(wait_log "$TMP/outrigger-payments.log" "connect intentions changed" "named_denied=1") || fail "the payments sidecar logged no intentions change"
+say "payments sidecar log: $line"
+METRICS=$(http_body "$PAY_ADMIN" /metrics) || fail "GET http://$PAY_ADMIN/metrics did not answer 200"
+grep -E '^outrigger_connect_denied_total' <<<"$METRICS" | sed 's/^/   /'
+say "Remove it, and web may call payments again:"
+"$BIN/demo-service" intention -consul "$CONSUL" -source web -destination payments -action delete | sed 's/^/   /'
+wait_status "$TRACED_LISTEN" /pay 200
+
+step "16. A routing listener: one port, many upstreams (Caddy's reverse_proxy /api/* a b c)"
 say "An edge sidecar serves one address and routes by host, path and header: /api/* on host"
 say "user-service.example.com goes to three user-service instances, with /api stripped; x-canary: 1 goes to"
 say "the canary; everything else is split 90/10 between catalog v1 and v2 — one Consul service, two tags."
@@ -627,7 +668,7 @@ say "outrigger status --admin $EDGE_ADMIN: endpoints, then each route with its r
 echo
 "$BIN/outrigger" status --admin "$EDGE_ADMIN" | sed 's/^/   /'
 
-step "16. Stop the sidecars with SIGTERM (they drain in-flight requests and exit 0), then the rest"
+step "17. Stop the sidecars with SIGTERM (they drain in-flight requests and exit 0), then the rest"
 stop outrigger "$SIDECAR_PID"
 stop outrigger-payments "$PAY_SIDECAR_PID"
 stop outrigger-edge "$EDGE_PID"
