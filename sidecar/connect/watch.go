@@ -14,7 +14,12 @@ import (
 // whose identity is already known loses nothing by asking less often.
 const (
 	backoffBase = 250 * time.Millisecond
-	backoffCap  = 30 * time.Second
+	// backoffCap is low: three small queries per sidecar, and an intention
+	// written while Consul was unreachable applies at most this long after
+	// it answers again.
+	backoffCap = 5 * time.Second
+	// queryGrace is how much longer than its wait a query may take.
+	queryGrace = 10 * time.Second
 	// minQueryInterval paces a loop that Consul answers at once over and
 	// over. It never delays a change: a change made during the pause makes
 	// the next blocking query return at once.
@@ -60,8 +65,14 @@ func (m *Manager) watch(ctx context.Context, what string, do query) {
 	}
 	for ctx.Err() == nil {
 		started := m.opts.Now()
-		q := (&api.QueryOptions{WaitIndex: index, WaitTime: m.jitteredWait()}).WithContext(ctx)
+		wait := m.jitteredWait()
+		// A client-side bound on each query: an agent that hangs (stopped,
+		// or a connection gone without a FIN) must not stall the watch
+		// past the wait Consul itself would honour (plus its jitter).
+		qctx, cancel := context.WithTimeout(ctx, wait+wait/16+queryGrace)
+		q := (&api.QueryOptions{WaitIndex: index, WaitTime: wait}).WithContext(qctx)
 		meta, apply, err := do(q)
+		cancel()
 		if err == nil && (meta == nil || apply == nil) {
 			err = errors.New("consul's answer carried no query metadata")
 		}
