@@ -56,16 +56,6 @@ func runSidecar(t *testing.T, s *Sidecar) (stop func()) {
 	return stop
 }
 
-func waitUntil(t *testing.T, ok func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !ok(); {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func goroutinesCreatedBy(fn string) int {
 	buf := make([]byte, 1<<22)
 	buf = buf[:runtime.Stack(buf, true)]
