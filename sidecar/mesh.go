@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/tls"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync"
@@ -108,6 +109,7 @@ const meshHandshakeTimeout = 10 * time.Second
 type meshServer struct {
 	inner connServer
 	tls   *tls.Config
+	log   *slog.Logger
 
 	mu          sync.Mutex
 	closing     bool
@@ -115,8 +117,8 @@ type meshServer struct {
 	wg          sync.WaitGroup
 }
 
-func newMeshServer(inner connServer, cfg *tls.Config) *meshServer {
-	return &meshServer{inner: inner, tls: cfg, handshaking: map[net.Conn]struct{}{}}
+func newMeshServer(inner connServer, cfg *tls.Config, log *slog.Logger) *meshServer {
+	return &meshServer{inner: inner, tls: cfg, log: log, handshaking: map[net.Conn]struct{}{}}
 }
 
 func (m *meshServer) ServeConn(c net.Conn) bool {
@@ -141,6 +143,10 @@ func (m *meshServer) handshake(c net.Conn) {
 	m.mu.Lock()
 	delete(m.handshaking, c)
 	m.mu.Unlock()
+	if err != nil && m.log.Enabled(context.Background(), slog.LevelDebug) {
+		// Debug only: anyone who can reach the port can make these.
+		m.log.Debug("inbound mTLS handshake refused", "client", c.RemoteAddr().String(), "error", err)
+	}
 	if err != nil || !m.inner.ServeConn(tc) {
 		c.Close()
 	}

@@ -91,7 +91,7 @@ func New(cfg *config.Config, opts Options) (_ *Sidecar, err error) {
 			return nil, err
 		}
 		if cfg.Connect.Enabled {
-			s.inbound.srv = newMeshServer(s.inbound.srv, s.mesh.ServerTLS(nil))
+			s.inbound.srv = newMeshServer(s.inbound.srv, s.mesh.ServerTLS(nil), s.log)
 		}
 	}
 	for i, uc := range cfg.Upstreams {

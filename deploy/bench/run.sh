@@ -4,15 +4,21 @@
 #
 #   1. installs haproxy, nginx-light and wrk with apt-get, only those that
 #      are missing (`apt-get update` first; needs root or sudo);
-#   2. builds bin/outrigger (`make build`, so always the current source) and
-#      bin/proxybench (deploy/bench, its own Go module: vegeta and x/image
-#      stay out of the main go.mod);
+#   2. builds bin/outrigger (`make build`, so always the current source),
+#      bin/consul (`make bin/consul`: nothing to do when it is up to date;
+#      the first build takes about 5 minutes) and bin/proxybench
+#      (deploy/bench, its own Go module: vegeta and x/image stay out of the
+#      main go.mod);
 #   3. runs bin/proxybench pinned to CPU 0 (BENCH_LOAD_CPU): it starts the
 #      1 KiB backend on CPU 0, Outrigger (three times: tracing off; tracing
 #      off behind a routing listener of 10 routes whose last one takes the
 #      request, "outrigger-routing"; and tracing at 1%), HAProxy and nginx
-#      each pinned to CPU 1 (BENCH_PROXY_CPU), all on 127.0.0.1 on free
-#      ports, measures them interleaved (3 rounds of a 5 s
+#      each pinned to CPU 1 (BENCH_PROXY_CPU), and two Outrigger sidecars in
+#      a row, web -> payments -> backend, both on CPU 1, plaintext
+#      ("outrigger-2hop") and with Consul Connect mTLS between them
+#      ("outrigger-mtls"; a `consul agent -dev` on CPU 0 issues the
+#      certificates, started and stopped by the harness), all on 127.0.0.1
+#      on free ports, measures them interleaved (3 rounds of a 5 s
 #      wrk run and a 5 s vegeta run per target, after a warm-up), stops them
 #      all, and writes deploy/bench/results/results.md and results.png, and
 #      prints the table.
@@ -22,10 +28,15 @@
 # how much CPU other processes used, and repeats a disturbed run (at most 6
 # repeats per bench); results.md says how much of that happened.
 #
-# It takes about 4 minutes, up to 6 on a busy machine (plus the apt-get
+# It takes about 5 minutes, up to 8 on a busy machine (plus the apt-get
 # installs the first time).
 # Arguments are passed to proxybench, e.g. `run.sh -rounds 5 -keep`
 # (`bin/proxybench -h` lists them); from make: make bench-proxies BENCH_FLAGS='-rounds 5'.
+# For the cost of a handshake, add the two targets that open a new
+# web -> payments connection for every request (not in the default list):
+#   BENCH_FLAGS='-targets outrigger-2hop,outrigger-mtls,outrigger-2hop-noreuse,outrigger-mtls-noreuse'
+# (their latency runs are at -noreuse-rate, 200 req/s: a handshake per
+# request would overload the sidecars at 2,000).
 # Every load run is bounded (wrk -d, vegeta -duration) and stops by itself;
 # every process started is stopped at the end, on failure and on Ctrl-C.
 set -euo pipefail
@@ -56,8 +67,8 @@ if ((${#missing[@]})); then
 	"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-echo "bench: building bin/outrigger and bin/proxybench"
-make --no-print-directory build GO="$GO"
+echo "bench: building bin/outrigger, bin/consul and bin/proxybench"
+make --no-print-directory build bin/consul GO="$GO"
 # The bench module as committed (-mod=readonly) and without any go.work,
 # like the tools modules in the Makefile.
 GOWORK=off GOFLAGS='-mod=readonly -buildvcs=false' "$GO" build -C deploy/bench -o "$ROOT/bin/proxybench" ./cmd/proxybench

@@ -48,16 +48,16 @@ func main() {
 }
 
 type options struct {
-	Root, Out, Outrigger, Baseline, HAProxy, Nginx, Wrk string
-	Targets                                             []string
-	Rounds                                              int
-	TputDur, LatDur, Warmup                             time.Duration
-	Rate, Conns                                         int
-	ProxyCPU, LoadCPU                                   string
-	BackendKind                                         string
-	Keep                                                bool
-	QuietWait                                           time.Duration
-	Retries                                             int
+	Root, Out, Outrigger, Baseline, HAProxy, Nginx, Wrk, Consul string
+	Targets                                                     []string
+	Rounds                                                      int
+	TputDur, LatDur, Warmup                                     time.Duration
+	Rate, NoReuseRate, Conns                                    int
+	ProxyCPU, LoadCPU                                           string
+	BackendKind                                                 string
+	Keep                                                        bool
+	QuietWait                                                   time.Duration
+	Retries                                                     int
 }
 
 func parseFlags(args []string) (options, error) {
@@ -70,12 +70,14 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.HAProxy, "haproxy", "haproxy", "haproxy binary")
 	fs.StringVar(&o.Nginx, "nginx", "nginx", "nginx binary")
 	fs.StringVar(&o.Wrk, "wrk", "wrk", "wrk binary")
-	targets := fs.String("targets", strings.Join(allTargets, ","), "targets to measure (direct is always included)")
+	fs.StringVar(&o.Consul, "consul", "", "consul binary, for the mTLS targets (default ROOT/bin/consul)")
+	targets := fs.String("targets", strings.Join(defaultTargets, ","), "targets to measure (direct is always included); known: "+strings.Join(allTargets, ","))
 	fs.IntVar(&o.Rounds, "rounds", 3, "interleaved rounds; figures are medians over rounds")
 	fs.DurationVar(&o.TputDur, "tput-duration", 5*time.Second, "length of each wrk throughput run (whole seconds)")
 	fs.DurationVar(&o.LatDur, "lat-duration", 5*time.Second, "length of each fixed-rate latency run")
 	fs.DurationVar(&o.Warmup, "warmup", 2*time.Second, "warm-up per target (wrk, then vegeta, each this long) before round 1")
 	fs.IntVar(&o.Rate, "rate", 2000, "request rate of the latency runs (req/s)")
+	fs.IntVar(&o.NoReuseRate, "noreuse-rate", 200, "request rate of the latency runs of the connection-per-request targets (req/s; each request opens a connection, and with mTLS does a handshake, so -rate would overload them)")
 	fs.IntVar(&o.Conns, "conns", 16, "connections of every run")
 	fs.StringVar(&o.ProxyCPU, "proxy-cpu", "1", "CPU list (taskset -c) of the proxy under test")
 	fs.StringVar(&o.LoadCPU, "load-cpu", "0", "CPU list (taskset -c) of the backend and load generators")
@@ -94,6 +96,9 @@ func parseFlags(args []string) (options, error) {
 	}
 	if o.Outrigger == "" {
 		o.Outrigger = filepath.Join(o.Root, "bin", "outrigger")
+	}
+	if o.Consul == "" {
+		o.Consul = filepath.Join(o.Root, "bin", "consul")
 	}
 	o.Targets = []string{tDirect}
 	for _, t := range strings.Split(*targets, ",") {
@@ -123,7 +128,7 @@ func parseFlags(args []string) (options, error) {
 	if o.Retries < 0 || o.Retries > 20 {
 		return o, errors.New("-retries must be 0 to 20")
 	}
-	if o.Rounds < 1 || o.Rate < 1 || o.Conns < 1 || o.TputDur < time.Second || o.LatDur < time.Second {
+	if o.Rounds < 1 || o.Rate < 1 || o.NoReuseRate < 1 || o.Conns < 1 || o.TputDur < time.Second || o.LatDur < time.Second {
 		return o, errors.New("rounds, rate and conns must be positive and durations at least 1s")
 	}
 	if o.TputDur > time.Minute || o.LatDur > time.Minute || o.Rounds > 20 {
@@ -145,13 +150,21 @@ func run(args []string) error {
 	debug.SetGCPercent(400)
 	loadBefore := loadAvg()
 
-	for _, b := range []*string{&o.Outrigger, &o.Baseline, &o.HAProxy, &o.Nginx, &o.Wrk} {
+	for _, b := range []*string{&o.Outrigger, &o.Baseline, &o.HAProxy, &o.Nginx, &o.Wrk, &o.Consul} {
 		if p, err := exec.LookPath(*b); err == nil {
 			*b = p
 		}
 	}
 	need := map[string]string{"wrk": o.Wrk}
+	mesh := false
 	for _, id := range o.Targets {
+		if twoHop, mtls, _ := isTwoHop(id); twoHop {
+			need["outrigger"] = o.Outrigger
+			if mtls {
+				need["consul"] = o.Consul
+				mesh = true
+			}
+		}
 		switch id {
 		case tOutrigger, tOutriggerRoute, tOutriggerTrce:
 			need["outrigger"] = o.Outrigger
@@ -200,6 +213,16 @@ func run(args []string) error {
 
 	env := benchEnv{WorkDir: work, ProxyCPU: o.ProxyCPU, LoadCPU: o.LoadCPU,
 		Outrigger: o.Outrigger, Baseline: o.Baseline, HAProxy: o.HAProxy, Nginx: o.Nginx, Backend: backendAddr}
+	// The mTLS targets take their identities from a consul dev agent: on the
+	// load CPU, like the backend, and stopped at the end.
+	var consul *target
+	if mesh {
+		if consul, err = startConsul(o.Consul, o.LoadCPU, work); err != nil {
+			return err
+		}
+		defer consul.stop(5 * time.Second)
+		env.Consul = consul.Addr
+	}
 	var ts []*target
 	defer func() {
 		for _, t := range ts {
@@ -221,6 +244,9 @@ func run(args []string) error {
 			return err
 		}
 	}
+	if consul != nil && !consul.alive() {
+		return fmt.Errorf("consul exited; log: %s", tail(consul.LogPath, 15))
+	}
 	// Let start-up settle before the idle RSS; meanwhile, see how busy the
 	// machine is with nothing of ours under load.
 	cpuBefore := machineCPU()
@@ -228,7 +254,7 @@ func run(args []string) error {
 	quiet := machineBusy(cpuBefore, machineCPU())
 	for _, t := range ts {
 		if t.isProxy() {
-			if t.IdleKB, err = memKB(t.pid(), "VmRSS"); err != nil {
+			if t.IdleKB, err = t.memKB("VmRSS"); err != nil {
 				return err
 			}
 		}
@@ -247,7 +273,7 @@ func run(args []string) error {
 			return err
 		}
 		if t.isProxy() && !t.alive() {
-			return fmt.Errorf("%s exited; log: %s", t.ID, tail(t.LogPath, 15))
+			return fmt.Errorf("%s exited; log: %s", t.ID, t.logTail(15))
 		}
 		if !backend.alive() {
 			return fmt.Errorf("backend exited; log: %s", tail(backend.LogPath, 15))
@@ -265,7 +291,7 @@ func run(args []string) error {
 			if _, err := runWrk(ctx, o.Wrk, o.LoadCPU, o.Conns, wsec, t.URL()); err != nil {
 				return err
 			}
-			if _, err := runVegeta(clients[t.ID], o.Conns, o.Rate, o.Warmup, t.URL()); err != nil {
+			if _, err := runVegeta(clients[t.ID], o.Conns, t.rate(o), o.Warmup, t.URL()); err != nil {
 				return err
 			}
 		}
@@ -289,7 +315,7 @@ func run(args []string) error {
 		var before int64
 		var err error
 		if t.isProxy() {
-			if before, err = cpuTicks(t.pid()); err != nil {
+			if before, err = t.cpuTicks(); err != nil {
 				return wrkResult{}, err
 			}
 		}
@@ -300,7 +326,7 @@ func run(args []string) error {
 		}
 		w.Other = other()
 		if t.isProxy() {
-			after, err := cpuTicks(t.pid())
+			after, err := t.cpuTicks()
 			if err != nil {
 				return w, err
 			}
@@ -339,7 +365,7 @@ func run(args []string) error {
 					return err
 				}
 				other := otherLoad(hz)
-				if l, err = runVegeta(clients[t.ID], o.Conns, o.Rate, o.LatDur, t.URL()); err != nil {
+				if l, err = runVegeta(clients[t.ID], o.Conns, t.rate(o), o.LatDur, t.URL()); err != nil {
 					return err
 				}
 				l.Other = other()
@@ -355,7 +381,7 @@ func run(args []string) error {
 	}
 	for _, t := range ts {
 		if t.isProxy() {
-			if t.PeakKB, err = memKB(t.pid(), "VmHWM"); err != nil {
+			if t.PeakKB, err = t.memKB("VmHWM"); err != nil {
 				return err
 			}
 		}
@@ -374,13 +400,13 @@ func run(args []string) error {
 	}
 	elapsed := time.Since(began)
 
-	info := collectInfo(o, ts, backendAddr, elapsed, strings.Join(os.Args, " "))
+	info := collectInfo(o, ts, backendAddr, consul, elapsed, strings.Join(os.Args, " "))
 	info.Routes = routes
 	info.LoadAvg = [2]string{loadBefore, loadAvg()}
 	info.IdleBusy = quiet
 	info.QuietWaited = quietWaited
 	info.Repeated, info.Retries = repeated, o.Retries
-	s := summarize(ts)
+	s := summarize(ts, o)
 	md := renderMarkdown(info, s, o)
 	if err := os.MkdirAll(o.Out, 0o755); err != nil {
 		return err
@@ -480,7 +506,7 @@ type runInfo struct {
 	Routes                                 *routeCheck // the routing target's route counters, when it ran
 }
 
-func collectInfo(o options, ts []*target, backendAddr string, elapsed time.Duration, argv string) runInfo {
+func collectInfo(o options, ts []*target, backendAddr string, consul *target, elapsed time.Duration, argv string) runInfo {
 	in := runInfo{Date: time.Now().UTC().Format("2006-01-02 15:04 MST"), GoVersion: runtime.Version(), Elapsed: elapsed}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
@@ -516,10 +542,21 @@ func collectInfo(o options, ts []*target, backendAddr string, elapsed time.Durat
 	in.Backend = fmt.Sprintf("GOMAXPROCS=1 taskset -c %s bin/proxybench backend -kind %s   # listening on %s", o.LoadCPU, o.BackendKind, backendAddr)
 	in.Commands = append(in.Commands, "taskset -c "+o.LoadCPU+" "+shortArgv(argv))
 	in.Commands = append(in.Commands, in.Backend)
+	if consul != nil {
+		in.Versions = append(in.Versions, first(o.Consul, "version"))
+		in.Commands = append(in.Commands, consul.CmdLine+"   # the mTLS targets' CA; HTTP API on "+consul.Addr)
+	}
 	for _, t := range ts {
-		if t.isProxy() {
-			in.Commands = append(in.Commands, t.CmdLine+"   # listening on "+t.Addr)
-			in.Configs = append(in.Configs, t)
+		if !t.isProxy() {
+			continue
+		}
+		if t.Peer != nil {
+			in.Commands = append(in.Commands, t.Peer.CmdLine+"   # "+t.Peer.ID+", inbound on "+t.Peer.Addr)
+		}
+		in.Commands = append(in.Commands, t.CmdLine+"   # listening on "+t.Addr)
+		in.Configs = append(in.Configs, t)
+		if t.Peer != nil {
+			in.Configs = append(in.Configs, t.Peer)
 		}
 	}
 	for _, t := range ts {

@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // row is one target's figures: medians over the rounds.
@@ -34,7 +35,9 @@ func (s summary) row(id string) *row {
 	return nil
 }
 
-func summarize(ts []*target) summary {
+// summarize takes the medians over rounds. A target whose latency runs
+// are at another rate than direct's (-noreuse-rate) has no added latency.
+func summarize(ts []*target, o options) summary {
 	var direct *target
 	for _, t := range ts {
 		if t.ID == tDirect {
@@ -70,6 +73,9 @@ func summarize(ts []*target) summary {
 		r.RPS, r.CPUPer1k, r.Busy = median(rps), median(cpu), median(busy)
 		r.P50, r.P99, r.P999 = median(p50), median(p99), median(p999)
 		r.AddP50, r.AddP99, r.Add999 = median(a50), median(a99), median(a999)
+		if t.rate(o) != o.Rate {
+			r.AddP50, r.AddP99, r.Add999 = math.NaN(), math.NaN(), math.NaN()
+		}
 		r.IdleMiB, r.PeakMiB = float64(t.IdleKB)/1024, float64(t.PeakKB)/1024
 		s.Rows = append(s.Rows, r)
 	}
@@ -103,6 +109,9 @@ func ratio(v, ref float64) string {
 }
 
 func withRatio(val string, v float64, ref *row, get func(*row) float64) string {
+	if math.IsNaN(v) {
+		return "—"
+	}
 	if ref == nil {
 		return val
 	}
@@ -205,7 +214,7 @@ func renderMarkdown(in runInfo, s summary, o options) string {
 	p("- **Versions**: %s.\n", strings.Join(in.Versions, "; "))
 	p("- **Setup**: one backend (`proxybench backend -kind %s`: a minimal Go HTTP/1.1 keep-alive responder, 200 with a 1 KiB body) and the load generators on CPU %s; each proxy alone on CPU %s (`taskset -c %s`, and `GOMAXPROCS=1` for Outrigger), one upstream server, keep-alive on both sides. Everything on 127.0.0.1.\n",
 		o.BackendKind, o.LoadCPU, o.ProxyCPU, o.ProxyCPU)
-	p("- **Features**: Outrigger with its defaults (`least_conn`, outlier detection and circuit breaker on, retries 1, metrics), log level warn, tracing off, and twice more with the same binary and defaults: once with the client calling a routing listener (`listeners:`, %d routes of which the benchmark request `GET /` matches only the last, `path_prefix: /`, to the same upstream; the nine before it match other hosts, path prefixes, an exact path, headers and methods, config below), and once with tracing at 1%% (`exporter: otlp` to a closed loopback port, so the figure is the sampling and export-attempt cost); HAProxy `balance leastconn`, `nbthread 1`, `http-reuse always`, `option forwardfor`, no logs; nginx `least_conn`, `worker_processes 1`, upstream `keepalive 32`, `proxy_http_version 1.1`, `proxy_set_header Connection \"\"`, `X-Forwarded-For`, no access log, `keepalive_requests 1000000` on both sides (its default of 1,000 would close client connections every 1,000 requests). Every proxy appends `X-Forwarded-For`, as Outrigger does.\n", routingRoutes)
+	p("- **Features**: Outrigger with its defaults (`least_conn`, outlier detection and circuit breaker on, retries 1, metrics), log level warn, tracing off, and twice more with the same binary and defaults: once with the client calling a routing listener (`listeners:`, %d routes of which the benchmark request `GET /` matches only the last, `path_prefix: /`, to the same upstream; the nine before it match other hosts, path prefixes, an exact path, headers and methods, config below), and once with tracing at 1%% (`exporter: otlp` to a closed loopback port, so the figure is the sampling and export-attempt cost); HAProxy `balance leastconn`, `nbthread 1`, `http-reuse always`, `option forwardfor`, no logs; nginx `least_conn`, `worker_processes 1`, upstream `keepalive 32`, `proxy_http_version 1.1`, `proxy_set_header Connection \"\"`, `X-Forwarded-For`, no access log, `keepalive_requests 1000000` on both sides (its default of 1,000 would close client connections every 1,000 requests). Every proxy appends `X-Forwarded-For`, as Outrigger does.%s\n", routingRoutes, meshFeatures(s, o))
 	p("- **Method**: %d rounds, interleaved: in each round every target gets one wrk run, then every target one vegeta run, in round-robin order starting one target later each round; after a warm-up per target (wrk, then vegeta, %s each). Figures are medians over the rounds. Throughput: wrk, closed loop, 1 thread, %d connections, %s per run. Latency: vegeta, open loop at a fixed %d req/s for %s, at most %d connections; requests are sent on the rate's schedule whatever the answers do (vegeta adds workers rather than send later), and a request's latency includes any wait for a free connection, so there is no coordinated omission; *added* latency is the proxied percentile minus direct's in the same round. CPU: utime+stime of the proxy's processes (nginx: master and worker) from `/proc/<pid>/stat` over each wrk run, divided by the requests wrk completed. RSS: `VmRSS` one second after start (idle), `VmHWM` after all runs (peak), summed over the proxy's processes.\n\n",
 		o.Rounds, o.Warmup, o.Conns, o.TputDur, o.Rate, o.LatDur, o.Conns)
 
@@ -236,7 +245,11 @@ func renderMarkdown(in runInfo, s summary, o options) string {
 	p("\nAbsolute latency at %d req/s (medians over rounds):\n\n", o.Rate)
 	p("| target | p50 | p99 | p99.9 | errors (all runs) |\n|---|--:|--:|--:|--:|\n")
 	for _, r := range s.Rows {
-		p("| %s | %.0f µs | %.0f µs | %.0f µs | %d |\n", r.T.Label, r.P50, r.P99, r.P999, r.Errors)
+		label := r.T.Label
+		if rt := r.T.rate(o); rt != o.Rate {
+			label += fmt.Sprintf(" (at %d req/s)", rt)
+		}
+		p("| %s | %.0f µs | %.0f µs | %.0f µs | %d |\n", label, r.P50, r.P99, r.P999, r.Errors)
 	}
 
 	if c, ok := compareRouting(s); ok {
@@ -256,6 +269,7 @@ func renderMarkdown(in runInfo, s summary, o options) string {
 		}
 		p("\n")
 	}
+	p("%s", meshReport(s, o))
 
 	p("\n## Targets (issue 7)\n\n")
 	p("Throughput ≥ 0.8 × HAProxy's; added p50 and p99 at 2,000 req/s ≤ 1.5 × HAProxy's; CPU per 1,000 requests ≤ 1.5 × HAProxy's; RSS idle ≤ 20 MB and peak under load ≤ 40 MB (MB read as MiB).\n\n")
@@ -326,18 +340,22 @@ func workDirOf(t *target) string {
 // renderStdout is the table printed at the end of a run.
 func renderStdout(s summary, o options, in runInfo) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-28s %10s %8s %9s %9s %9s %10s %6s %9s %9s\n", "target", "req/s", "×HAProxy", "+p50 µs", "+p99 µs", "+p99.9 µs", "CPU s/1k", "busy", "RSS idle", "RSS peak")
+	w := 28
+	for _, r := range s.Rows {
+		w = max(w, utf8.RuneCountInString(r.T.Label))
+	}
+	fmt.Fprintf(&b, "%-*s %10s %8s %9s %9s %9s %10s %6s %9s %9s\n", w, "target", "req/s", "×HAProxy", "+p50 µs", "+p99 µs", "+p99.9 µs", "CPU s/1k", "busy", "RSS idle", "RSS peak")
 	for _, r := range s.Rows {
 		hr := ""
 		if s.HAProxy != nil {
 			hr = ratio(r.RPS, s.HAProxy.RPS)
 		}
 		if !r.T.isProxy() {
-			fmt.Fprintf(&b, "%-28s %10.0f %8s %9s %9s %9s %10s %6s %9s %9s\n", r.T.Label, r.RPS, hr, "—", "—", "—", "—", "—", "—", "—")
+			fmt.Fprintf(&b, "%-*s %10.0f %8s %9s %9s %9s %10s %6s %9s %9s\n", w, r.T.Label, r.RPS, hr, "—", "—", "—", "—", "—", "—", "—")
 			continue
 		}
-		fmt.Fprintf(&b, "%-28s %10.0f %8s %9.0f %9.0f %9.0f %10.4f %5.0f%% %7.1fMi %7.1fMi\n", r.T.Label, r.RPS, hr,
-			r.AddP50, r.AddP99, r.Add999, r.CPUPer1k, r.Busy*100, r.IdleMiB, r.PeakMiB)
+		fmt.Fprintf(&b, "%-*s %10.0f %8s %9s %9s %9s %10.4f %5.0f%% %7.1fMi %7.1fMi\n", w, r.T.Label, r.RPS, hr,
+			usCell(r.AddP50), usCell(r.AddP99), usCell(r.Add999), r.CPUPer1k, r.Busy*100, r.IdleMiB, r.PeakMiB)
 	}
 	xs := otherLoads(s)
 	n := 0
@@ -356,6 +374,7 @@ func renderStdout(s summary, o options, in runInfo) string {
 			fmt.Fprintf(&b, "routing check: %s\n", in.Routes.note())
 		}
 	}
+	b.WriteString(meshStdout(s))
 	for _, id := range []string{tOutrigger, tOutriggerRoute, tOutriggerTrce} {
 		cs := checks(s, id)
 		if cs == nil {
@@ -367,6 +386,14 @@ func renderStdout(s summary, o options, in runInfo) string {
 		}
 	}
 	return b.String()
+}
+
+// usCell is a latency for the stdout table, "—" when there is none.
+func usCell(v float64) string {
+	if math.IsNaN(v) {
+		return "—"
+	}
+	return fmt.Sprintf("%.0f", v)
 }
 
 func vegetaVersion() string {

@@ -23,9 +23,43 @@ const (
 	tOutriggerBase  = "outrigger-baseline" // -baseline BIN: another build, for before/after in one run
 	tHAProxy        = "haproxy"
 	tNginx          = "nginx"
+	// Two Outrigger sidecars in a row, as between two services of a mesh:
+	// the client calls "web"'s upstream listener, whose one endpoint is
+	// "payments"' inbound listener, in front of the backend. Plaintext, or
+	// Consul Connect mTLS between the two (identity from a consul dev agent
+	// the harness starts); and the same two with max_idle_per_endpoint: 0 on
+	// web's upstream, so that every request opens (and, with mTLS, does a
+	// full handshake on) a new web -> payments connection.
+	tOutrigger2Hop   = "outrigger-2hop"
+	tOutriggerMTLS   = "outrigger-mtls"
+	tOutrigger2HopNR = "outrigger-2hop-noreuse"
+	tOutriggerMTLSNR = "outrigger-mtls-noreuse"
 )
 
-var allTargets = []string{tDirect, tOutrigger, tOutriggerRoute, tOutriggerTrce, tHAProxy, tNginx}
+// allTargets are the known targets.
+var allTargets = []string{tDirect, tOutrigger, tOutriggerRoute, tOutriggerTrce, tOutrigger2Hop, tOutriggerMTLS,
+	tOutrigger2HopNR, tOutriggerMTLSNR, tHAProxy, tNginx}
+
+// defaultTargets are measured without -targets: all but the two
+// connection-per-request targets, which measure handshakes rather than
+// proxying (run them with -targets).
+var defaultTargets = []string{tDirect, tOutrigger, tOutriggerRoute, tOutriggerTrce, tOutrigger2Hop, tOutriggerMTLS, tHAProxy, tNginx}
+
+// isTwoHop says whether id is one of the two-sidecar targets, and
+// whether it uses the mesh (mTLS) and reuses web -> payments connections.
+func isTwoHop(id string) (twoHop, mtls, reuse bool) {
+	switch id {
+	case tOutrigger2Hop:
+		return true, false, true
+	case tOutriggerMTLS:
+		return true, true, true
+	case tOutrigger2HopNR:
+		return true, false, false
+	case tOutriggerMTLSNR:
+		return true, true, false
+	}
+	return false, false, false
+}
 
 // target is one thing the load is sent to: the backend itself, or a proxy
 // in front of it.
@@ -44,12 +78,27 @@ type target struct {
 
 	done chan struct{} // closed when the process has exited
 
+	// Peer is the second process of a two-sidecar target (the "payments"
+	// sidecar; the target's own process is "web", the one the load calls):
+	// started, checked and stopped with it, and its CPU and memory are
+	// added to the target's.
+	Peer *target
+
 	IdleKB, PeakKB int64
 	Tput           []wrkResult
 	Lat            []latResult
 }
 
 func (t *target) URL() string { return "http://" + t.Addr + "/" }
+
+// rate is the request rate of the target's latency runs: -rate, but
+// -noreuse-rate for the connection-per-request targets.
+func (t *target) rate(o options) int {
+	if twoHop, _, reuse := isTwoHop(t.ID); twoHop && !reuse {
+		return o.NoReuseRate
+	}
+	return o.Rate
+}
 
 func (t *target) isProxy() bool { return t.ID != tDirect }
 
@@ -89,6 +138,7 @@ type benchEnv struct {
 	HAProxy   string
 	Nginx     string
 	Backend   string // backend address
+	Consul    string // the consul dev agent's HTTP address ("" when no mesh target runs)
 }
 
 func outriggerConfig(listen, backend, admin, tracing string) string {
@@ -290,6 +340,11 @@ func newTarget(id string, e benchEnv) (*target, error) {
 		argv = append(pin, bin, "run", "-c", filepath.Join(e.WorkDir, t.ConfigRel))
 		env = cleanEnv("GOMAXPROCS=1")
 		t.CmdLine = "GOMAXPROCS=1 " + strings.Join(pin, " ") + " " + shown + " run -c " + t.ConfigRel
+	case tOutrigger2Hop, tOutriggerMTLS, tOutrigger2HopNR, tOutriggerMTLSNR:
+		if err := twoHopTarget(t, e); err != nil {
+			return nil, err
+		}
+		return t, nil
 	case tHAProxy:
 		t.Label, t.Short = "HAProxy", "haproxy"
 		t.ConfigRel = "haproxy.cfg"
@@ -324,13 +379,20 @@ func (t *target) start() error {
 	if t.Cmd == nil {
 		return nil
 	}
+	if t.Peer != nil {
+		if err := t.Peer.start(); err != nil {
+			return err
+		}
+	}
 	f, err := os.Create(t.LogPath)
 	if err != nil {
+		t.stop(time.Second) // the peer
 		return err
 	}
 	t.Cmd.Stdout, t.Cmd.Stderr = f, f
 	if err := t.Cmd.Start(); err != nil {
 		f.Close()
+		t.stop(time.Second) // the peer
 		return fmt.Errorf("%s: %w", t.ID, err)
 	}
 	t.done = make(chan struct{})
@@ -346,7 +408,7 @@ func (t *target) pid() int {
 }
 
 func (t *target) alive() bool {
-	if t.done == nil {
+	if t.done == nil || (t.Peer != nil && !t.Peer.alive()) {
 		return false
 	}
 	select {
@@ -360,8 +422,16 @@ func (t *target) alive() bool {
 // stop sends SIGTERM (nginx: SIGQUIT is graceful, SIGTERM fast; both fine
 // here) and SIGKILL after the grace period.
 func (t *target) stop(grace time.Duration) {
-	if !t.alive() {
+	if t.Peer != nil {
+		defer t.Peer.stop(grace)
+	}
+	if t.done == nil {
 		return
+	}
+	select {
+	case <-t.done:
+		return
+	default:
 	}
 	pid := t.pid()
 	_ = syscall.Kill(pid, syscall.SIGTERM)
@@ -401,20 +471,67 @@ func probe(ctx context.Context, url string) error {
 func (t *target) waitReady(timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	if t.Peer != nil {
+		// Both sidecars ready (in the mesh: with their identities) before
+		// the first request goes through, so that no probe fails on a
+		// handshake and counts against web's endpoint.
+		for _, x := range []*target{t.Peer, t} {
+			if err := x.waitAdminReady(ctx); err != nil {
+				return err
+			}
+		}
+	}
 	var last error
 	for {
 		if t.Cmd != nil && !t.alive() {
-			return fmt.Errorf("%s exited during start; log: %s", t.ID, tail(t.LogPath, 15))
+			return fmt.Errorf("%s exited during start; log: %s", t.ID, t.logTail(15))
 		}
 		if last = probe(ctx, t.URL()); last == nil {
+			if _, mtls, _ := isTwoHop(t.ID); mtls {
+				// What the load measures is mTLS: the payments sidecar
+				// takes nothing else.
+				if probe(ctx, t.Peer.URL()) == nil {
+					return fmt.Errorf("%s: the payments sidecar answered a plaintext request on its inbound listener %s", t.ID, t.Peer.Addr)
+				}
+			}
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s not ready after %s: %v; log: %s", t.ID, timeout, last, tail(t.LogPath, 15))
+			return fmt.Errorf("%s not ready after %s: %v; log: %s", t.ID, timeout, last, t.logTail(15))
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// logTail is the end of the target's log, and of its peer's.
+func (t *target) logTail(n int) string {
+	s := tail(t.LogPath, n)
+	if t.Peer != nil {
+		s += "\n  " + t.Peer.ID + ":" + tail(t.Peer.LogPath, n)
+	}
+	return s
+}
+
+// cpuTicks is utime+stime of the target's processes (with its peer's).
+func (t *target) cpuTicks() (int64, error) {
+	n, err := cpuTicks(t.pid())
+	if err != nil || t.Peer == nil {
+		return n, err
+	}
+	m, err := cpuTicks(t.Peer.pid())
+	return n + m, err
+}
+
+// memKB is a /proc/<pid>/status field summed over the target's processes
+// (with its peer's).
+func (t *target) memKB(field string) (int64, error) {
+	n, err := memKB(t.pid(), field)
+	if err != nil || t.Peer == nil {
+		return n, err
+	}
+	m, err := memKB(t.Peer.pid(), field)
+	return n + m, err
 }
 
 func tail(path string, n int) string {
