@@ -88,7 +88,12 @@ func (s *Sidecar) authorizeInbound(r *http.Request) bool {
 	if !ok {
 		// A certificate from the roots without a service's SPIFFE ID (an
 		// agent's, another namespace's): no intention can allow it.
-		s.mesh.CountDenied("unknown")
+		s.mesh.CountDenied("")
+		return false
+	}
+	if certs := r.TLS.PeerCertificates; len(certs) == 0 || time.Now().After(certs[0].NotAfter) {
+		// Checked at the handshake; a keep-alive connection may outlive it.
+		s.mesh.CountDenied(src)
 		return false
 	}
 	if s.mesh.Allowed(src) {

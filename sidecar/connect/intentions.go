@@ -3,6 +3,7 @@ package connect
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -226,13 +227,24 @@ func (m *Manager) authorize(ctx context.Context, p *api.AgentAuthorizeParams) (*
 		a, err := m.agent.ConnectAuthorize(p)
 		ch <- result{a, err}
 	}()
+	// The call takes no context: a hung agent must not hold the
+	// intentions watch (the call itself ends when the agent answers or
+	// its connection breaks).
+	t := time.NewTimer(authorizeTimeout)
+	defer t.Stop()
 	select {
 	case r := <-ch:
 		if r.err == nil && r.a == nil {
 			r.err = errors.New("consul's authorize answer was empty")
 		}
 		return r.a, r.err
+	case <-t.C:
+		return nil, fmt.Errorf("consul's authorize endpoint did not answer within %s", authorizeTimeout)
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 }
+
+// authorizeTimeout bounds one call to the agent's authorize endpoint, a
+// local, non-blocking call.
+const authorizeTimeout = 10 * time.Second

@@ -184,7 +184,9 @@ func TestProbeErrorRetriesAndKeepsNotReady(t *testing.T) {
 	if !m.Allowed("web") {
 		t.Fatal("web refused under a default allow")
 	}
-	if got, want := agent.intentions.waitIndexes(), []uint64{0, 0, 7}; !slices.Equal(got, want) {
+	// The third query (waiting on index 7) is sent after Ready: wait for it.
+	eventually(t, 5*time.Second, "the watch asks again at index 7", func() bool { return agent.intentions.callCount() >= 3 })
+	if got, want := agent.intentions.waitIndexes()[:3], []uint64{0, 0, 7}; !slices.Equal(got, want) {
 		t.Fatalf("wait indexes %v, want %v", got, want)
 	}
 	if got := rec.backoffs(); len(got) != 1 {

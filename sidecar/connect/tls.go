@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 )
 
 // errNoIdentity fails a handshake attempted before the leaf and the roots
@@ -36,6 +37,11 @@ func (m *Manager) ClientTLS(service, dc string, nextProtos []string) *tls.Config
 			id := m.ident.Load()
 			if id == nil {
 				return nil, errNoIdentity
+			}
+			if m.opts.Now().After(id.NotAfter) {
+				// Consul has been unreachable for the leaf's whole life:
+				// peers would refuse it; this sidecar's fault, not theirs.
+				return nil, fmt.Errorf("connect: the leaf certificate expired at %s and Consul has issued no new one", id.NotAfter.UTC().Format(time.RFC3339))
 			}
 			return id.Leaf, nil
 		},
@@ -156,7 +162,17 @@ func parseSPIFFE(u *url.URL) (spiffeID, bool) {
 	if u == nil || u.Scheme != "spiffe" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return spiffeID{}, false
 	}
-	seg := strings.Split(strings.TrimPrefix(u.Path, "/"), "/")
+	// Split the escaped path, then unescape each segment (as Consul
+	// does): an escaped "/" inside a segment is part of it, not a
+	// separator that could shift "svc" into place.
+	seg := strings.Split(strings.TrimPrefix(u.EscapedPath(), "/"), "/")
+	for i, s := range seg {
+		v, err := url.PathUnescape(s)
+		if err != nil {
+			return spiffeID{}, false
+		}
+		seg[i] = v
+	}
 	id := spiffeID{trustDomain: u.Host}
 	if len(seg) == 8 && seg[0] == "ap" {
 		id.partition, seg = seg[1], seg[2:]

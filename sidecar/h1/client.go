@@ -263,6 +263,12 @@ func (cl *Client) exchange(ctx context.Context, p *connPool, c *upConn, req *htt
 			c.Close()
 			return nil, errStale
 		}
+		if !reused && c.read == read && isTLSRefusal(err) {
+			// A TLS 1.3 peer checks our certificate after our side of
+			// the handshake is done, so its refusal arrives as an alert
+			// on the first read. It processed nothing: a failed dial.
+			return fail(&net.OpError{Op: "dial", Net: "tcp", Addr: c.RemoteAddr(), Err: fmt.Errorf("mTLS handshake: %w", err)}, false)
+		}
 		return fail(err, true)
 	}
 	b.p, b.stop = p, stop

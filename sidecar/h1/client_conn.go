@@ -132,18 +132,32 @@ func (c *upConn) quiet() bool {
 	return peekQuiet(c.raw)
 }
 
-// quietTLS is quiet for a TLS connection, whose socket cannot be peeked at
-// (a TLS 1.3 peer's session tickets arrive unasked, and are no answer): a
-// read with a deadline already passed returns the record layer's
-// application data if there is any, else times out — which leaves a
+// quietTLS is quiet for a TLS connection. Stray bytes can be in three
+// places, and each is looked at: in the socket (a peek, as for plaintext;
+// a TLS 1.3 peer's session tickets come right after the handshake and are
+// read with the first answer), in the TLS layer as part of a record it
+// has begun to read (sockCounter follows the record framing), or as whole
+// records it holds: a read with a deadline already passed returns their
+// data, else times out without touching the socket — which leaves a
 // tls.Conn usable (only a write timeout breaks it). The connection's own
 // deadline is set afresh by the next request (armed reset).
 func (c *upConn) quietTLS(tc *tls.Conn) bool {
+	sc, _ := tc.NetConn().(*sockCounter)
+	var before int64
+	if sc != nil {
+		if sc.partial.Load() || (sc.raw != nil && !peekQuiet(sc.raw)) {
+			return false
+		}
+		before = sc.n.Load()
+	}
 	tc.SetReadDeadline(aLongTimeAgo)
 	var b [1]byte
 	n, err := tc.Read(b[:])
 	c.armed.Store(0)
 	tc.SetReadDeadline(time.Time{})
+	if sc != nil && sc.n.Load() != before {
+		return false
+	}
 	var ne net.Error
 	return n == 0 && errors.As(err, &ne) && ne.Timeout()
 }

@@ -22,12 +22,16 @@ func classify(clientCtx context.Context, err error, timedOut bool) upstream.Outc
 	switch {
 	case errors.As(err, &be), errors.As(err, &re), clientCtx.Err() != nil:
 		return upstream.Failed(upstream.ClientGone)
+	case errors.As(err, new(*h1.LocalError)):
+		return upstream.Failed(upstream.NotReady)
+	case h1.DialFailed(err) && !timedOut:
+		// No connection (connect_timeout and mTLS handshakes included):
+		// connect_failure, whatever ended it.
+		return upstream.Failed(upstream.ConnectFailed)
 	case timedOut, errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
 		return upstream.Failed(upstream.TimedOut)
 	case errors.As(err, &pe):
 		return upstream.Failed(upstream.ProtocolError)
-	case h1.DialFailed(err):
-		return upstream.Failed(upstream.ConnectFailed)
 	}
 	return upstream.Failed(upstream.Reset)
 }

@@ -2,6 +2,7 @@ package tcpproxy
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 
@@ -91,6 +92,9 @@ func (s *Server) connect(sess *session) (a upstream.Attempt, conn net.Conn, reas
 			return a, nil, nil
 		}
 		o := upstream.Failed(upstream.ConnectFailed)
+		if errors.As(err, new(*h1.LocalError)) {
+			o = upstream.Failed(upstream.NotReady) // no mesh identity yet: not the endpoint's
+		}
 		a.End(o)
 		if s.log.Enabled(context.Background(), slog.LevelDebug) {
 			s.log.Debug("connect failed", "upstream", s.up.Name(), "endpoint", addr, "attempt", n+1, "error", err)

@@ -87,7 +87,7 @@ func (a *Attempt) End(o Outcome) {
 	u, ep := a.up, a.ep
 	now := u.now()
 	d := o.forDetector()
-	ep.Finish(o.Status(), o.Kind != Answered && o.Kind != ClientGone, int64(now.Sub(a.start)), now.UnixNano())
+	ep.Finish(o.Status(), o.Kind != Answered && o.Kind != ClientGone && o.Kind != NotReady, int64(now.Sub(a.start)), now.UnixNano())
 	ejected := false
 	if u.detector.Record(&ep.Outlier, d) {
 		u.republish()

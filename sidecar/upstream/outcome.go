@@ -34,6 +34,10 @@ const (
 	// or sent a malformed body — or the sidecar cut the attempt short while
 	// shutting down. Recorded as 499 and never held against the endpoint.
 	ClientGone
+	// NotReady: the sidecar itself could not make the attempt (no mesh
+	// identity from Consul yet, or an expired one): 503
+	// no_healthy_upstream, never held against the endpoint, not retried.
+	NotReady
 )
 
 // StatusClientClosed is the status an attempt the client abandoned is
@@ -95,6 +99,8 @@ func (k Kind) Reason() localreply.Reason {
 		return localreply.UpstreamTimeout
 	case ProtocolError:
 		return localreply.UpstreamProtocolError
+	case NotReady:
+		return localreply.NoHealthyUpstream
 	}
 	return localreply.UpstreamReset
 }
@@ -111,7 +117,7 @@ func (o Outcome) forDetector() outlier.Outcome {
 		return outlier.Success
 	case Answered5xx:
 		return outlier.Upstream5xx
-	case ClientGone:
+	case ClientGone, NotReady:
 		return outlier.Ignored
 	}
 	return outlier.LocalFailure
@@ -122,7 +128,7 @@ func (o Outcome) forBreaker() error {
 	switch o.Kind {
 	case Answered:
 		return nil
-	case ClientGone:
+	case ClientGone, NotReady:
 		return breaker.ErrExcluded
 	}
 	return breaker.ErrFailure
@@ -151,6 +157,8 @@ func (k Kind) String() string {
 		return "answered_5xx"
 	case ClientGone:
 		return "client_gone"
+	case NotReady:
+		return "not_ready"
 	}
 	return k.Reason().String()
 }

@@ -59,7 +59,7 @@ func (a *Attempt) Retry(ctx context.Context, retries int, o Outcome, r Replay) V
 		return NoRetry // no attempt was made
 	}
 	p := &u.retries
-	if !o.Failed() || o.Kind == ClientGone || retries >= p.Attempts || ctx.Err() != nil {
+	if !o.Failed() || o.Kind == ClientGone || o.Kind == NotReady || retries >= p.Attempts || ctx.Err() != nil {
 		return NoRetry
 	}
 	if f, code := o.forRetry(); !p.Matches(f, code) {
