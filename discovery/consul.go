@@ -60,6 +60,7 @@ const (
 type Consul struct {
 	client HealthClient
 	opts   ConsulOptions
+	pacing Pacing
 }
 
 var _ Source = (*Consul)(nil)
@@ -67,7 +68,7 @@ var _ Source = (*Consul)(nil)
 // NewConsul returns the watch of opts.Service through client.
 func NewConsul(client HealthClient, opts ConsulOptions) *Consul {
 	if opts.Sleep == nil {
-		opts.Sleep = sleepCtx
+		opts.Sleep = SleepCtx
 	}
 	if opts.Rand == nil {
 		opts.Rand = rand.Int64N
@@ -78,7 +79,10 @@ func NewConsul(client HealthClient, opts ConsulOptions) *Consul {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Consul{client: client, opts: opts}
+	return &Consul{client: client, opts: opts, pacing: Pacing{
+		WaitTime: opts.WaitTime, BackoffBase: backoffBase, BackoffCap: backoffCap, MinInterval: minQueryInterval,
+		Sleep: opts.Sleep, Rand: opts.Rand, Now: opts.Now,
+	}}
 }
 
 // Kind implements Source.
@@ -102,13 +106,16 @@ func (c *Consul) Run(ctx context.Context, update func([]Instance), onError func(
 	}
 	for ctx.Err() == nil {
 		started := c.opts.Now()
+		wait := c.pacing.JitteredWait()
+		qctx, cancel := QueryContext(ctx, wait)
 		q := (&api.QueryOptions{
 			WaitIndex:  index,
-			WaitTime:   c.jitteredWait(),
+			WaitTime:   wait,
 			AllowStale: c.opts.AllowStale,
 			Datacenter: c.opts.Datacenter,
-		}).WithContext(ctx)
+		}).WithContext(qctx)
 		entries, meta, err := c.client.ServiceMultipleTags(c.opts.Service, c.opts.Tags, true, q)
+		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -129,7 +136,7 @@ func (c *Consul) Run(ctx context.Context, update func([]Instance), onError func(
 				log.Info("serving the snapshot file's endpoints until consul answers", "endpoints", len(c.opts.Seed))
 				deliver(slices.Clone(c.opts.Seed))
 			}
-			if !c.opts.Sleep(ctx, c.backoff(failures)) {
+			if !c.opts.Sleep(ctx, c.pacing.Backoff(failures)) {
 				return
 			}
 			continue
@@ -147,7 +154,7 @@ func (c *Consul) Run(ctx context.Context, update func([]Instance), onError func(
 			index = 0
 		case meta.LastIndex == index && delivered:
 			// The wait ended without a change: ask again at the same index.
-			if !c.pace(ctx, started) {
+			if !c.pacing.Pace(ctx, started) {
 				return
 			}
 			continue
@@ -167,38 +174,10 @@ func (c *Consul) Run(ctx context.Context, update func([]Instance), onError func(
 			}
 			deliver(set)
 		}
-		if !c.pace(ctx, started) {
+		if !c.pacing.Pace(ctx, started) {
 			return
 		}
 	}
-}
-
-// jitteredWait spreads the blocking waits of sidecars started together
-// over the last 1/16 of wait_time (Consul adds its own jitter on top).
-func (c *Consul) jitteredWait() time.Duration {
-	w := c.opts.WaitTime
-	if j := int64(w / 16); j > 0 {
-		w -= time.Duration(c.opts.Rand(j))
-	}
-	return w
-}
-
-// backoff is capped exponential with jitter: attempt n waits a random time
-// in [d/2, d] where d = base·2^(n-1), d ≤ cap.
-func (c *Consul) backoff(n int) time.Duration {
-	d := backoffCap
-	if n < 16 {
-		d = min(backoffBase<<(n-1), backoffCap)
-	}
-	return d/2 + time.Duration(c.opts.Rand(int64(d/2)+1))
-}
-
-// pace waits out the rest of minQueryInterval since started.
-func (c *Consul) pace(ctx context.Context, started time.Time) bool {
-	if rest := minQueryInterval - c.opts.Now().Sub(started); rest > 0 {
-		return c.opts.Sleep(ctx, rest)
-	}
-	return ctx.Err() == nil
 }
 
 // instancesOf converts Consul's entries, sorted by address so that the
@@ -224,16 +203,4 @@ func instancesOf(entries []*api.ServiceEntry) []Instance {
 		return cmp.Or(strings.Compare(a.Address, b.Address), strings.Compare(a.ID, b.ID))
 	})
 	return out
-}
-
-// sleepCtx waits d or until ctx ends; it reports whether ctx is still live.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -202,3 +202,27 @@ type healthFunc func(q *api.QueryOptions) ([]*api.ServiceEntry, *api.QueryMeta, 
 func (f healthFunc) ServiceMultipleTags(_ string, _ []string, _ bool, q *api.QueryOptions) ([]*api.ServiceEntry, *api.QueryMeta, error) {
 	return f(q)
 }
+
+// A blocking query carries a deadline of its wait plus Consul's jitter
+// and QueryGrace: an agent that hangs (stopped, or a connection gone
+// without a FIN) cannot stall the watch for good.
+func TestConsulQueryHasADeadline(t *testing.T) {
+	got := make(chan time.Duration, 1)
+	w := NewConsul(healthFunc(func(q *api.QueryOptions) ([]*api.ServiceEntry, *api.QueryMeta, error) {
+		d, ok := q.Context().Deadline()
+		if !ok {
+			got <- -1
+		} else {
+			got <- time.Until(d)
+		}
+		<-q.Context().Done()
+		return nil, nil, q.Context().Err()
+	}), ConsulOptions{Service: "payments", WaitTime: time.Minute, Rand: func(int64) int64 { return 0 }})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go w.Run(ctx, func([]Instance) {}, nil)
+	d := <-got
+	if lo, hi := time.Minute+time.Minute/16+QueryGrace-5*time.Second, time.Minute+time.Minute/16+QueryGrace; d < lo || d > hi {
+		t.Fatalf("the query's deadline is %v away, want %v (wait + wait/16 + QueryGrace)", d, hi)
+	}
+}

@@ -16,7 +16,7 @@ import (
 // stopped process, a connection gone without a FIN; the api client has
 // no timeout) stalls the intentions watch until shutdown, so no later
 // intention change ever applies — although the blocking queries
-// themselves are bounded by wait + queryGrace (docs/connect.md "While
+// themselves are bounded by wait + discovery.QueryGrace (docs/connect.md "While
 // Consul is down": "a query that hangs … is given up after its wait plus
 // 10 s").
 func TestHungAuthorizeDoesNotStallIntentions(t *testing.T) {

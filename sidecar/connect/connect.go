@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/outrigger-mesh/outrigger/discovery"
 )
 
 // Agent is the part of *api.Agent used here, narrowed so that the watch
@@ -95,6 +97,8 @@ type Manager struct {
 	roots *rootsState
 
 	denied sync.Map // source service → *atomic.Uint64
+
+	pacing discovery.Pacing
 }
 
 // New returns the Manager of opts.Service. Nothing is asked of Consul
@@ -104,7 +108,7 @@ func New(agent Agent, intentions Intentions, opts Options) *Manager {
 		opts.Now = time.Now
 	}
 	if opts.Sleep == nil {
-		opts.Sleep = sleepCtx
+		opts.Sleep = discovery.SleepCtx
 	}
 	if opts.Rand == nil {
 		opts.Rand = rand.Int64N
@@ -118,6 +122,10 @@ func New(agent Agent, intentions Intentions, opts Options) *Manager {
 		log:           log.With("service", opts.Service),
 		ready:         make(chan struct{}),
 		identityKnown: make(chan struct{}),
+		pacing: discovery.Pacing{
+			WaitTime: opts.WaitTime, BackoffBase: backoffBase, BackoffCap: backoffCap, MinInterval: minQueryInterval,
+			Sleep: opts.Sleep, Rand: opts.Rand, Now: opts.Now,
+		},
 	}
 }
 
@@ -170,16 +178,4 @@ func (m *Manager) maybeReadyLocked() {
 	m.isReady.Store(true)
 	close(m.ready)
 	m.log.Info("connect identity ready", "spiffe_id", m.ident.Load().SpiffeID)
-}
-
-// sleepCtx waits d or until ctx ends; it reports whether ctx is still live.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

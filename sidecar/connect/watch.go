@@ -6,20 +6,18 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/outrigger-mesh/outrigger/discovery"
 )
 
-// Backoff and pacing of the watch loops. The rules are those of
-// discovery/consul.go (copied, not imported: that loop is the discovery
-// Source's own and delivers instance sets), with a longer cap: a sidecar
-// whose identity is already known loses nothing by asking less often.
+// Backoff and pacing of the watch loops: discovery.Pacing, the timing
+// discovery's own watch uses, with these values.
 const (
 	backoffBase = 250 * time.Millisecond
 	// backoffCap is low: three small queries per sidecar, and an intention
 	// written while Consul was unreachable applies at most this long after
 	// it answers again.
 	backoffCap = 5 * time.Second
-	// queryGrace is how much longer than its wait a query may take.
-	queryGrace = 10 * time.Second
 	// minQueryInterval paces a loop that Consul answers at once over and
 	// over. It never delays a change: a change made during the pause makes
 	// the next blocking query return at once.
@@ -55,7 +53,7 @@ func (m *Manager) watch(ctx context.Context, what string, do query) {
 		if failures == 1 { // one line per state change, not per retry
 			log.Warn("consul connect query failed; keeping the last known state", "error", err)
 		}
-		return m.opts.Sleep(ctx, m.backoff(failures))
+		return m.opts.Sleep(ctx, m.pacing.Backoff(failures))
 	}
 	succeeded := func() {
 		if failures > 0 {
@@ -65,11 +63,11 @@ func (m *Manager) watch(ctx context.Context, what string, do query) {
 	}
 	for ctx.Err() == nil {
 		started := m.opts.Now()
-		wait := m.jitteredWait()
+		wait := m.pacing.JitteredWait()
 		// A client-side bound on each query: an agent that hangs (stopped,
 		// or a connection gone without a FIN) must not stall the watch
 		// past the wait Consul itself would honour (plus its jitter).
-		qctx, cancel := context.WithTimeout(ctx, wait+wait/16+queryGrace)
+		qctx, cancel := discovery.QueryContext(ctx, wait)
 		q := (&api.QueryOptions{WaitIndex: index, WaitTime: wait}).WithContext(qctx)
 		meta, apply, err := do(q)
 		cancel()
@@ -91,7 +89,7 @@ func (m *Manager) watch(ctx context.Context, what string, do query) {
 		case meta.LastIndex == index && applied:
 			// The wait ended without a change: ask again at the same index.
 			succeeded()
-			if !m.pace(ctx, started) {
+			if !m.pacing.Pace(ctx, started) {
 				return
 			}
 			continue
@@ -109,36 +107,8 @@ func (m *Manager) watch(ctx context.Context, what string, do query) {
 		}
 		applied = true
 		succeeded()
-		if !m.pace(ctx, started) {
+		if !m.pacing.Pace(ctx, started) {
 			return
 		}
 	}
-}
-
-// jitteredWait spreads the blocking waits of sidecars started together
-// over the last 1/16 of wait_time (Consul adds its own jitter on top).
-func (m *Manager) jitteredWait() time.Duration {
-	w := m.opts.WaitTime
-	if j := int64(w / 16); j > 0 {
-		w -= time.Duration(m.opts.Rand(j))
-	}
-	return w
-}
-
-// backoff is capped exponential with jitter: attempt n waits a random time
-// in [d/2, d] where d = base·2^(n-1), d ≤ backoffCap.
-func (m *Manager) backoff(n int) time.Duration {
-	d := backoffCap
-	if n < 16 {
-		d = min(backoffBase<<(n-1), backoffCap)
-	}
-	return d/2 + time.Duration(m.opts.Rand(int64(d/2)+1))
-}
-
-// pace waits out the rest of minQueryInterval since started.
-func (m *Manager) pace(ctx context.Context, started time.Time) bool {
-	if rest := minQueryInterval - m.opts.Now().Sub(started); rest > 0 {
-		return m.opts.Sleep(ctx, rest)
-	}
-	return ctx.Err() == nil
 }

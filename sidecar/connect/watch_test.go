@@ -111,7 +111,7 @@ func TestBackoffJitterStaysWithinBounds(t *testing.T) {
 	for _, r := range []func(int64) int64{func(int64) int64 { return 0 }, func(n int64) int64 { return n - 1 }} {
 		m := New(nil, nil, Options{Rand: r})
 		for n := 1; n < 40; n++ {
-			d := m.backoff(n)
+			d := m.pacing.Backoff(n)
 			full := min(backoffBase<<min(n-1, 20), backoffCap)
 			if d < full/2 || d > full || d > backoffCap {
 				t.Fatalf("backoff(%d) = %v, want in [%v, %v]", n, d, full/2, full)
