@@ -158,6 +158,11 @@ func (c *canvas) panel(r image.Rectangle, title string, groups []group, legend [
 		return
 	}
 	gw := float64(right-left) / float64(len(groups))
+	// Names wider than a group go on two alternating lines.
+	stagger := false
+	for _, g := range groups {
+		stagger = stagger || float64(c.textWidth(g.Name)) > gw-4
+	}
 	for gi, g := range groups {
 		gx := float64(left) + gw*float64(gi)
 		n := len(g.Bars)
@@ -181,7 +186,11 @@ func (c *canvas) panel(r image.Rectangle, title string, groups []group, legend [
 				c.text((bx+bx1)/2, by+13, label, black, 1)
 			}
 		}
-		c.text(int(gx+gw/2), bottom+16, g.Name, black, 1)
+		ny := bottom + 16
+		if stagger && gi%2 == 1 {
+			ny += 14
+		}
+		c.text(int(gx+gw/2), ny, g.Name, black, 1)
 	}
 	// Reference lines; their labels go top right, beside the legend.
 	for i, l := range refs {
