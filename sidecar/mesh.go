@@ -44,6 +44,7 @@ func (s *Sidecar) meshManager() (*connect.Manager, error) {
 		m.Run(ctx)
 	}()
 	s.mesh = m
+	s.meshRef.Store(m)
 	return m, nil
 }
 

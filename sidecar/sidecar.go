@@ -49,8 +49,9 @@ type Sidecar struct {
 	consulDeps *consulDeps // nil until an upstream needs Consul
 	registrar  *registrar  // nil unless service.register
 
-	mesh     *connect.Manager   // nil until the mesh is used (mesh.go)
-	stopMesh context.CancelFunc // ends its watches, at the end of a drain
+	mesh     *connect.Manager                // nil until the mesh is used (mesh.go); s.mu
+	meshRef  atomic.Pointer[connect.Manager] // mesh, for the admin API and metrics
+	stopMesh context.CancelFunc              // ends its watches, at the end of a drain
 	meshDone sync.WaitGroup
 }
 
@@ -176,6 +177,17 @@ func (s *Sidecar) allRoutes() []*route {
 // Upstreams implements admin.State.
 func (s *Sidecar) Upstreams() []*upstream.Upstream { return *s.ups.Load() }
 
+// Inbound is the inbound listener's upstream, nil without one (for the
+// metrics: its local replies). s.inbound is set by New and never changes
+// (a reload does not touch inbound), so no lock: a scrape must not wait
+// for a drain that holds s.mu.
+func (s *Sidecar) Inbound() *upstream.Upstream {
+	if s.inbound == nil {
+		return nil
+	}
+	return s.inbound.up
+}
+
 // Listeners implements admin.State: the routing listeners' handlers.
 func (s *Sidecar) Listeners() []*router.Handler { return *s.lns.Load() }
 
@@ -183,11 +195,9 @@ func (s *Sidecar) Listeners() []*router.Handler { return *s.lns.Load() }
 func (s *Sidecar) Config() *config.Config { return s.cfg.Load() }
 
 // Mesh implements admin.State: the mesh identity, nil when not in use.
-func (s *Sidecar) Mesh() *connect.Manager {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.mesh
-}
+// Lock-free: /ready and /metrics are asked during a drain, which holds
+// s.mu.
+func (s *Sidecar) Mesh() *connect.Manager { return s.meshRef.Load() }
 
 // Draining implements admin.State.
 func (s *Sidecar) Draining() bool { return s.draining.Load() }

@@ -330,3 +330,10 @@ func TestListenConflict(t *testing.T) {
 		}
 	}
 }
+
+func TestUpstreamNameInboundIsReserved(t *testing.T) {
+	errs := mustFail(t, minimal+"upstreams: [{name: inbound, listen: '127.0.0.1:9001'}]\n")
+	if want := `test.yaml: upstreams[0].name: "inbound" is reserved: it labels the inbound listener's metrics and logs`; errs.Error() != want {
+		t.Errorf("got %q, want %q", errs.Error(), want)
+	}
+}

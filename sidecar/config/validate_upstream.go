@@ -13,8 +13,12 @@ const maxRetryAttempts = 10
 func (u *Upstream) check(k *checker, path string) {
 	at := func(key string) string { return path + "." + key }
 
-	if k.required(at("name"), u.Name) && !validName(u.Name) {
+	switch {
+	case !k.required(at("name"), u.Name):
+	case !validName(u.Name):
 		k.add(at("name"), "must match [A-Za-z0-9_.-]+ (it labels metrics and traces), got "+quote(u.Name))
+	case u.Name == "inbound":
+		k.add(at("name"), `"inbound" is reserved: it labels the inbound listener's metrics and logs`)
 	}
 	// An upstream that only routes name needs no listener of its own
 	// (Config.checkListeners).

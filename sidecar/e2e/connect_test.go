@@ -323,6 +323,10 @@ func TestConnectIntentionDenyAndAllowLive(t *testing.T) {
 	if v := metricValue(t, payments.admin, denied); v < 21 {
 		t.Fatalf("%s = %v after at least 21 denied requests", denied, v)
 	}
+	// Every local reply is counted; the inbound listener's under its name.
+	if v := metricValue(t, payments.admin, `outrigger_local_replies_total{reason="forbidden",upstream="inbound"}`); v < 21 {
+		t.Fatalf("local replies forbidden on inbound = %v after at least 21 denied requests", v)
+	}
 
 	if _, err := consul.client().ConfigEntries().Delete(api.ServiceIntentions, "payments", nil); err != nil {
 		t.Fatal(err)

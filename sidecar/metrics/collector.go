@@ -76,6 +76,10 @@ type Source interface {
 	Upstreams() []*upstream.Upstream
 	Listeners() []*router.Handler
 	Mesh() *connect.Manager // nil without the mesh
+	// Inbound is the inbound listener's upstream (the local app), nil
+	// without one: only its local replies are reported, as upstream
+	// "inbound" (a name no upstream may have).
+	Inbound() *upstream.Upstream
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -97,6 +101,12 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.collectListeners(ch)
+	if in := c.src.Inbound(); in != nil {
+		for r := range localreply.NumReasons {
+			reason := localreply.Reason(r)
+			ch <- prometheus.MustNewConstMetric(descLocalReplies, prometheus.CounterValue, float64(in.Stats().LocalReplies(reason)), "inbound", reason.String())
+		}
+	}
 	if m := c.src.Mesh(); m != nil {
 		m.EachDenied(func(source string, n uint64) {
 			ch <- prometheus.MustNewConstMetric(descConnectDenied, prometheus.CounterValue, float64(n), source)
