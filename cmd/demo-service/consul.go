@@ -56,6 +56,18 @@ func newConsulClient(addr string) (*consulClient, error) {
 	}, nil
 }
 
+// requiredConsulFlag checks a subcommand's -consul flag: set, and an
+// address consulBaseURL takes.
+func requiredConsulFlag(addr string) error {
+	if addr == "" {
+		return errors.New("-consul is required")
+	}
+	if _, err := consulBaseURL(addr); err != nil {
+		return fmt.Errorf("-consul %w", err)
+	}
+	return nil
+}
+
 func consulBaseURL(addr string) (string, error) {
 	if strings.Contains(addr, "://") {
 		u, err := url.Parse(addr)
@@ -249,10 +261,8 @@ func parseConsulWaitFlags(args []string, stderr io.Writer) (consulWaitConfig, er
 	if fs.NArg() > 0 {
 		errs = append(errs, fmt.Errorf("unexpected arguments: %q", fs.Args()))
 	}
-	if c.consul == "" {
-		errs = append(errs, errors.New("-consul is required"))
-	} else if _, err := consulBaseURL(c.consul); err != nil {
-		errs = append(errs, fmt.Errorf("-consul %w", err))
+	if err := requiredConsulFlag(c.consul); err != nil {
+		errs = append(errs, err)
 	}
 	if c.service == "" {
 		errs = append(errs, errors.New("-service is required"))

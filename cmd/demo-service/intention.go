@@ -31,10 +31,8 @@ func parseIntentionFlags(args []string, stderr io.Writer) (intentionConfig, erro
 	if fs.NArg() > 0 {
 		errs = append(errs, fmt.Errorf("unexpected arguments: %q", fs.Args()))
 	}
-	if c.consul == "" {
-		errs = append(errs, errors.New("-consul is required"))
-	} else if _, err := consulBaseURL(c.consul); err != nil {
-		errs = append(errs, fmt.Errorf("-consul %w", err))
+	if err := requiredConsulFlag(c.consul); err != nil {
+		errs = append(errs, err)
 	}
 	if c.source == "" || c.destination == "" {
 		errs = append(errs, errors.New("-source and -destination are required"))
