@@ -56,6 +56,12 @@ func rawUpstream(t testing.TB, serve func(c net.Conn)) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveConns(t, ln, serve)
+}
+
+// serveConns runs serve on every connection ln accepts, each on its own
+// goroutine, until the test ends; it returns ln's address.
+func serveConns(t testing.TB, ln net.Listener, serve func(c net.Conn)) string {
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {

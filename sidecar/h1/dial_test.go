@@ -26,20 +26,7 @@ func tlsUpstream(t *testing.T, serve func(c net.Conn)) (string, *tls.Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				serve(c)
-			}()
-		}
-	}()
-	return ln.Addr().String(), &tls.Config{RootCAs: pool, ServerName: "example.com"}
+	return serveConns(t, ln, serve), &tls.Config{RootCAs: pool, ServerName: "example.com"}
 }
 
 func tlsClient(cfg *tls.Config) *Client {
