@@ -226,8 +226,7 @@ type pairCompare struct {
 	A, B *row
 	// b / a
 	RPS, CPU float64
-	// the lowest and highest ratio of a single round
-	RPSLo, RPSHi, CPULo, CPUHi float64
+	roundRange
 	// b - a: CPU µs per request (of the medians), and the medians over
 	// rounds of the same-round differences of p50 and p99, µs
 	CPUDiff, P50Diff, P99Diff float64
@@ -238,21 +237,8 @@ func comparePair(s summary, a, b string) (pairCompare, bool) {
 	if x == nil || y == nil || x.RPS == 0 || x.CPUPer1k == 0 {
 		return pairCompare{}, false
 	}
-	c := pairCompare{A: x, B: y, RPS: y.RPS / x.RPS, CPU: y.CPUPer1k / x.CPUPer1k, CPUDiff: (y.CPUPer1k - x.CPUPer1k) * 1000}
-	first := true
-	for i := range min(len(x.T.Tput), len(y.T.Tput)) {
-		p, q := x.T.Tput[i], y.T.Tput[i]
-		if p.RPS == 0 || p.CPUPer1k == 0 {
-			continue
-		}
-		r, u := q.RPS/p.RPS, q.CPUPer1k/p.CPUPer1k
-		if first {
-			c.RPSLo, c.RPSHi, c.CPULo, c.CPUHi = r, r, u, u
-			first = false
-		}
-		c.RPSLo, c.RPSHi = min(c.RPSLo, r), max(c.RPSHi, r)
-		c.CPULo, c.CPUHi = min(c.CPULo, u), max(c.CPUHi, u)
-	}
+	c := pairCompare{A: x, B: y, RPS: y.RPS / x.RPS, CPU: y.CPUPer1k / x.CPUPer1k, CPUDiff: (y.CPUPer1k - x.CPUPer1k) * 1000,
+		roundRange: roundRanges(x, y)}
 	var d50, d99 []float64
 	for i := range min(len(x.T.Lat), len(y.T.Lat)) {
 		d50 = append(d50, micros(y.T.Lat[i].P50)-micros(x.T.Lat[i].P50))

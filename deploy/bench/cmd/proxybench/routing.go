@@ -119,9 +119,31 @@ type routingCompare struct {
 	Plain, Routing *row
 	// routing / plain
 	RPS, CPU, P50, P99, Peak float64
-	// the lowest and highest ratio of a single round (same round, so the
-	// same machine state), for throughput and CPU per request
-	RPSLo, RPSHi, CPULo, CPUHi float64
+	roundRange
+}
+
+// roundRange is the lowest and highest b/a ratio of a single round (same
+// round, so the same machine state), for throughput and CPU per request.
+type roundRange struct{ RPSLo, RPSHi, CPULo, CPUHi float64 }
+
+// roundRanges compares two targets round by round.
+func roundRanges(a, b *row) roundRange {
+	var c roundRange
+	first := true
+	for i := range min(len(a.T.Tput), len(b.T.Tput)) {
+		p, q := a.T.Tput[i], b.T.Tput[i]
+		if p.RPS == 0 || p.CPUPer1k == 0 {
+			continue
+		}
+		x, y := q.RPS/p.RPS, q.CPUPer1k/p.CPUPer1k
+		if first {
+			c.RPSLo, c.RPSHi, c.CPULo, c.CPUHi = x, x, y, y
+			first = false
+		}
+		c.RPSLo, c.RPSHi = min(c.RPSLo, x), max(c.RPSHi, x)
+		c.CPULo, c.CPUHi = min(c.CPULo, y), max(c.CPUHi, y)
+	}
+	return c
 }
 
 func compareRouting(s summary) (routingCompare, bool) {
@@ -130,20 +152,7 @@ func compareRouting(s summary) (routingCompare, bool) {
 		return routingCompare{}, false
 	}
 	c := routingCompare{Plain: p, Routing: r,
-		RPS: r.RPS / p.RPS, CPU: r.CPUPer1k / p.CPUPer1k, P50: r.P50 / p.P50, P99: r.P99 / p.P99, Peak: r.PeakMiB / p.PeakMiB}
-	first := true
-	for i := range min(len(p.T.Tput), len(r.T.Tput)) {
-		a, b := p.T.Tput[i], r.T.Tput[i]
-		if a.RPS == 0 || a.CPUPer1k == 0 {
-			continue
-		}
-		x, y := b.RPS/a.RPS, b.CPUPer1k/a.CPUPer1k
-		if first {
-			c.RPSLo, c.RPSHi, c.CPULo, c.CPUHi = x, x, y, y
-			first = false
-		}
-		c.RPSLo, c.RPSHi = min(c.RPSLo, x), max(c.RPSHi, x)
-		c.CPULo, c.CPUHi = min(c.CPULo, y), max(c.CPUHi, y)
-	}
+		RPS: r.RPS / p.RPS, CPU: r.CPUPer1k / p.CPUPer1k, P50: r.P50 / p.P50, P99: r.P99 / p.P99, Peak: r.PeakMiB / p.PeakMiB,
+		roundRange: roundRanges(p, r)}
 	return c, true
 }
