@@ -1,6 +1,7 @@
 package config
 
 import (
+	"math"
 	"net"
 	"strconv"
 	"time"
@@ -49,6 +50,7 @@ func Default() Config {
 		},
 		Limits:       DefaultLimits(),
 		Connect:      Connect{RegisterProxy: true},
+		AccessLog:    AccessLog{Path: "stdout", Format: "json"},
 		DrainTimeout: 20 * time.Second,
 	}
 }
@@ -77,6 +79,7 @@ func DefaultUpstream() Upstream {
 		Timeout:            30 * time.Second,
 		IdleTimeout:        90 * time.Second,
 		MaxIdlePerEndpoint: 64,
+		Health:             HealthPassing,
 		Retries: Retries{
 			Attempts:      1,
 			PerTryTimeout: 0,
@@ -117,7 +120,9 @@ func (c *Config) derive(hostname string) {
 		if c.Upstreams[i].Service == "" {
 			c.Upstreams[i].Service = c.Upstreams[i].Name
 		}
+		c.Upstreams[i].RateLimit.deriveBurst()
 	}
+	c.Inbound.RateLimit.deriveBurst()
 	for i := range c.Listeners {
 		for j := range c.Listeners[i].Routes {
 			if r := &c.Listeners[i].Routes[j]; r.Name == "" {
@@ -144,4 +149,13 @@ func (c *Config) RegisteredPort() int {
 		}
 	}
 	return c.Service.Port
+}
+
+// deriveBurst makes an unset burst ceil(requests_per_second): one second's
+// worth of requests may pass at once, as Envoy's local rate limit does with
+// max_tokens = tokens_per_fill.
+func (r *RateLimit) deriveBurst() {
+	if r.Burst == 0 && r.RequestsPerSecond > 0 {
+		r.Burst = int(math.Ceil(r.RequestsPerSecond))
+	}
 }

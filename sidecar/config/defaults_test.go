@@ -50,16 +50,17 @@ func TestDefaultsMatchSpec(t *testing.T) {
 		"service.tags": "[]", "service.meta": "map[]", "service.register": "false",
 		"service.check.http": "", "service.check.interval": "10s", "service.check.timeout": "2s",
 		"service.check.deregister_critical_after": "1m0s",
-		"inbound.listen": "",
+		"inbound.listen": "", "inbound.rate_limit.requests_per_second": "0", "inbound.rate_limit.burst": "0",
 		"consul.address": "127.0.0.1:8500", "consul.scheme": "http", "consul.token": "", "consul.datacenter": "",
 		"consul.wait_time": "5m0s", "consul.allow_stale": "true", "consul.snapshot_file": "",
 		"upstreams": "[map[circuit_breaker:map[failure_ratio:0.5 half_open_requests:5 interval:10s max_requests:1024 min_requests:20 open_timeout:30s] " +
-			"connect:<nil> connect_timeout:1s datacenter: endpoints:[] idle_timeout:1m30s lb:least_conn listen: max_idle_per_endpoint:64 name: " +
-			"outlier:map[base_ejection_time:30s consecutive_5xx:5 consecutive_local_failure:5 enabled:true failure_percentage:0 failure_percentage_min_requests:50 interval:10s max_ejection_percent:50 max_ejection_time:5m0s] " +
-			"protocol:http retries:map[attempts:1 budget_percent:20 min_per_second:10 on:[connect_failure reset 502 503 504] per_try_timeout:0s] service: tags:[] timeout:30s]]",
+			"connect:<nil> connect_timeout:1s datacenter: endpoints:[] health:passing idle_timeout:1m30s lb:least_conn listen: max_idle_per_endpoint:64 name: " +
+			"outlier:map[base_ejection_time:30s consecutive_5xx:5 consecutive_local_failure:5 enabled:true failure_percentage:0 failure_percentage_min_requests:50 interval:10s latency_factor:0 max_ejection_percent:50 max_ejection_time:5m0s] " +
+			"protocol:http rate_limit:map[burst:0 requests_per_second:0] retries:map[attempts:1 budget_percent:20 min_per_second:10 on:[connect_failure reset 502 503 504] per_try_timeout:0s] service: slow_start:0s tags:[] timeout:30s]]",
 		"tracing.exporter": "none", "tracing.endpoint": "127.0.0.1:4317", "tracing.protocol": "grpc",
 		"tracing.insecure": "true", "tracing.sample_ratio": "1", "tracing.propagators": "[tracecontext baggage]",
-		"admin.listen": "127.0.0.1:9901", "admin.allow_remote": "false",
+		"admin.listen": "127.0.0.1:9901", "admin.allow_remote": "false", "admin.probe_listen": "",
+		"access_log.enabled": "false", "access_log.path": "stdout", "access_log.format": "json",
 		"log.level": "info", "log.format": "text",
 		"limits.max_connections": "10000", "limits.max_request_headers": "100",
 		"limits.max_response_header_bytes": "64KiB", "limits.max_informational_responses": "10",

@@ -176,9 +176,10 @@ func TestEnvKeys(t *testing.T) {
 			t.Errorf("no variable %s", name)
 		}
 	}
-	// service 5 scalars + 4 check, inbound 1, consul 7, tracing 5, admin 2, log 2, drain 1
-	if len(scalars) != 34 {
-		t.Errorf("%d scalar variables, want 34", len(scalars))
+	// service 5 scalars + 4 check, inbound 1 + rate_limit 2, consul 7, tracing 5, admin 3, log 2,
+	// limits 5, connect 2, access_log 3, drain 1
+	if len(scalars) != 40 {
+		t.Errorf("%d scalar variables, want 40", len(scalars))
 	}
 	for name := range scalars {
 		if strings.Contains(name, "UPSTREAMS") {

@@ -84,7 +84,7 @@ func TestJSONShape(t *testing.T) {
 			}
 		}
 	}
-	want := []string{"service", "inbound", "consul", "upstreams", "listeners", "tracing", "admin", "log", "limits", "connect", "drain_timeout"}
+	want := []string{"service", "inbound", "consul", "upstreams", "listeners", "tracing", "admin", "log", "limits", "connect", "access_log", "drain_timeout"}
 	if !slices.Equal(keys, want) {
 		t.Errorf("top-level keys %q, want %q", keys, want)
 	}

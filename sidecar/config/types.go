@@ -18,6 +18,7 @@ type Config struct {
 	Log          Log           `mapstructure:"log" json:"log"`
 	Limits       Limits        `mapstructure:"limits" json:"limits"`
 	Connect      Connect       `mapstructure:"connect" json:"connect"`
+	AccessLog    AccessLog     `mapstructure:"access_log" json:"access_log"`
 	DrainTimeout time.Duration `mapstructure:"drain_timeout" json:"drain_timeout"`
 
 	// File is the path the config was loaded from ("" when built in code).
@@ -47,6 +48,34 @@ type Check struct {
 // Inbound is the optional listener in front of the local application.
 type Inbound struct {
 	Listen string `mapstructure:"listen" json:"listen"`
+	// RateLimit caps the requests (connections for a TCP app) the inbound
+	// listener passes to the local application.
+	RateLimit RateLimit `mapstructure:"rate_limit" json:"rate_limit"`
+}
+
+// RateLimit is a token bucket local to this sidecar (docs/traffic.md).
+type RateLimit struct {
+	// RequestsPerSecond is the bucket's refill rate; 0 turns the limit off.
+	RequestsPerSecond float64 `mapstructure:"requests_per_second" json:"requests_per_second"`
+	// Burst is the bucket's size: how many requests may pass at once after
+	// a quiet spell. 0 in the file means ceil(requests_per_second).
+	Burst int `mapstructure:"burst" json:"burst"`
+}
+
+// Enabled reports whether the limit applies.
+func (r RateLimit) Enabled() bool { return r.RequestsPerSecond > 0 }
+
+// Health values of Upstream.Health.
+const (
+	HealthPassing          = "passing"
+	HealthPassingOrWarning = "passing_or_warning"
+)
+
+// AccessLog configures the per-request (per TCP connection) access log.
+type AccessLog struct {
+	Enabled bool   `mapstructure:"enabled" json:"enabled"`
+	Path    string `mapstructure:"path" json:"path"`     // stdout | stderr | a file path
+	Format  string `mapstructure:"format" json:"format"` // json | text
 }
 
 // Consul says how to reach the Consul agent.
@@ -93,6 +122,13 @@ type Upstream struct {
 	Retries            Retries        `mapstructure:"retries" json:"retries"`
 	Outlier            Outlier        `mapstructure:"outlier" json:"outlier"`
 	CircuitBreaker     CircuitBreaker `mapstructure:"circuit_breaker" json:"circuit_breaker"`
+	RateLimit          RateLimit      `mapstructure:"rate_limit" json:"rate_limit"`
+	// SlowStart is the window over which an endpoint that joins or returns
+	// from ejection ramps its share from 10% to 100%; 0 = off.
+	SlowStart time.Duration `mapstructure:"slow_start" json:"slow_start"`
+	// Health is which Consul instances are used: passing, or
+	// passing_or_warning (warning ones only while no passing one is left).
+	Health string `mapstructure:"health" json:"health"`
 	// Connect: reach the service's mesh-facing proxies over mTLS
 	// (docs/connect.md). nil (not in the file): connect.enabled decides.
 	Connect *bool `mapstructure:"connect" json:"connect"`
@@ -135,6 +171,9 @@ type Outlier struct {
 	BaseEjectionTime             time.Duration `mapstructure:"base_ejection_time" json:"base_ejection_time"`
 	MaxEjectionTime              time.Duration `mapstructure:"max_ejection_time" json:"max_ejection_time"`
 	MaxEjectionPercent           float64       `mapstructure:"max_ejection_percent" json:"max_ejection_percent"`
+	// LatencyFactor > 1 ejects an endpoint whose mean latency over the
+	// interval is above factor × the median of the others; 0 = off.
+	LatencyFactor float64 `mapstructure:"latency_factor" json:"latency_factor"`
 }
 
 // CircuitBreaker configures the per-upstream breaker and concurrency cap.
@@ -161,6 +200,9 @@ type Tracing struct {
 type Admin struct {
 	Listen      string `mapstructure:"listen" json:"listen"`
 	AllowRemote bool   `mapstructure:"allow_remote" json:"allow_remote"`
+	// ProbeListen is an optional second address serving only /healthz and
+	// /ready (for Kubernetes and Nomad probes); it may be non-loopback.
+	ProbeListen string `mapstructure:"probe_listen" json:"probe_listen"`
 }
 
 // Limits protect the sidecar and its other clients from one client or one

@@ -35,6 +35,7 @@ func (c *Config) validate() []issue {
 	if c.Inbound.Listen != "" {
 		k.checkListen("inbound.listen", c.Inbound.Listen)
 	}
+	c.Inbound.RateLimit.check(&k, "inbound.rate_limit")
 	c.checkConsul(&k)
 	for i := range c.Upstreams {
 		c.Upstreams[i].check(&k, index("upstreams", i))
@@ -46,6 +47,7 @@ func (c *Config) validate() []issue {
 	k.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	k.oneOf("log.format", c.Log.Format, "text", "json")
 	c.checkLimits(&k)
+	c.checkAccessLog(&k)
 	k.positive("drain_timeout", c.DrainTimeout)
 	return k.issues
 }
@@ -142,8 +144,21 @@ func (c *Config) checkTracing(k *checker) {
 	}
 }
 
+func (c *Config) checkAccessLog(k *checker) {
+	a := &c.AccessLog
+	// Checked when disabled too, so that turning it on by reload or by
+	// OUTRIGGER_ACCESS_LOG_ENABLED cannot meet a bad path or format.
+	k.required("access_log.path", a.Path)
+	k.oneOf("access_log.format", a.Format, "json", "text")
+}
+
 func (c *Config) checkAdmin(k *checker) {
 	a := &c.Admin
+	// The probe address serves only /healthz and /ready, so it may face
+	// the network without allow_remote.
+	if a.ProbeListen != "" {
+		k.checkListen("admin.probe_listen", a.ProbeListen)
+	}
 	if !k.required("admin.listen", a.Listen) {
 		return
 	}

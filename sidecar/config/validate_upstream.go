@@ -49,6 +49,25 @@ func (u *Upstream) check(k *checker, path string) {
 	u.Retries.check(k, at("retries"))
 	u.Outlier.check(k, at("outlier"))
 	u.CircuitBreaker.check(k, at("circuit_breaker"))
+	u.RateLimit.check(k, at("rate_limit"))
+	k.nonNegative(at("slow_start"), u.SlowStart) // 0 = off
+	k.oneOf(at("health"), u.Health, HealthPassing, HealthPassingOrWarning)
+}
+
+// maxRequestsPerSecond bounds rate_limit.requests_per_second: beyond it a
+// limit is indistinguishable from none on one sidecar, and the bucket's
+// float arithmetic stays exact.
+const maxRequestsPerSecond = 1e9
+
+// check validates a rate_limit block; path is "upstreams[i].rate_limit"
+// or "inbound.rate_limit".
+func (r *RateLimit) check(k *checker, path string) {
+	at := func(key string) string { return path + "." + key }
+	k.within(at("requests_per_second"), r.RequestsPerSecond, 0, maxRequestsPerSecond)
+	k.atLeast(at("burst"), r.Burst, 0)
+	if r.Burst > 0 && r.RequestsPerSecond == 0 {
+		k.add(at("burst"), "is set but requests_per_second is 0 (the limit is off); set requests_per_second too")
+	}
 }
 
 func (r *Retries) check(k *checker, path string) {
@@ -95,6 +114,11 @@ func (o *Outlier) check(k *checker, path string) {
 	k.within(at("failure_percentage"), o.FailurePercentage, 0, 100)
 	k.atLeast(at("failure_percentage_min_requests"), o.FailurePercentageMinRequests, 0)
 	k.within(at("max_ejection_percent"), o.MaxEjectionPercent, 0, 100)
+	// A factor of 1 or less would eject every endpoint slower than the
+	// median, half of any healthy set.
+	if o.LatencyFactor != 0 && !(o.LatencyFactor > 1 && o.LatencyFactor <= 1000) {
+		k.add(at("latency_factor"), "must be 0 (off) or in (1, 1000], got "+showFloat(o.LatencyFactor))
+	}
 }
 
 func (b *CircuitBreaker) check(k *checker, path string) {
@@ -142,6 +166,9 @@ func (c *Config) checkUniqueUpstreams(k *checker) {
 		}
 	}
 	ls = append(ls, listener{"admin.listen", c.Admin.Listen})
+	if c.Admin.ProbeListen != "" {
+		ls = append(ls, listener{"admin.probe_listen", c.Admin.ProbeListen})
+	}
 	for j := range ls {
 		for i := range j {
 			if listenConflict(ls[i].addr, ls[j].addr) {

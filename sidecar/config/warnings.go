@@ -45,8 +45,8 @@ func (u *Upstream) warnings(path string) []string {
 
 	o := &u.Outlier
 	if o.Enabled {
-		if o.Consecutive5xx == 0 && o.ConsecutiveLocalFailure == 0 && o.FailurePercentage == 0 {
-			add("outlier.enabled", "true, but consecutive_5xx, consecutive_local_failure and failure_percentage are all 0, so nothing is ever ejected")
+		if o.Consecutive5xx == 0 && o.ConsecutiveLocalFailure == 0 && o.FailurePercentage == 0 && o.LatencyFactor == 0 {
+			add("outlier.enabled", "true, but consecutive_5xx, consecutive_local_failure, failure_percentage and latency_factor are all 0, so nothing is ever ejected")
 		}
 		// The runtime always lets one of two or more endpoints be ejected,
 		// whatever the percentage; a percentage too small to eject a whole
@@ -58,9 +58,19 @@ func (u *Upstream) warnings(path string) []string {
 		}
 		// Ejected endpoints return at the first sweep after their time is
 		// up, so an ejection always lasts at least one interval.
+		if o.LatencyFactor > 1 && len(u.Endpoints) == 1 {
+			add("outlier.latency_factor", "set with a single endpoint, which has no others to be compared with, so it is never ejected for latency")
+		}
 		if o.Interval > o.BaseEjectionTime {
 			add("outlier.interval", "%s is longer than base_ejection_time (%s): endpoints are checked for return only every interval, so ejections last at least %s", o.Interval, o.BaseEjectionTime, o.Interval)
 		}
+	}
+
+	if o.LatencyFactor > 1 && !o.Enabled {
+		add("outlier.latency_factor", "%s has no effect while outlier.enabled is false", showFloat(o.LatencyFactor))
+	}
+	if u.Health == HealthPassingOrWarning && len(u.Endpoints) > 0 {
+		add("health", "passing_or_warning has no effect on static endpoints (Consul is not asked)")
 	}
 
 	// When the upstream hangs, every request lasts `timeout`, so at most

@@ -23,7 +23,7 @@ func TestWarnings(t *testing.T) {
 		{"consul endpoints are not countable", []string{"outlier: {max_ejection_percent: 10}"}, nil},
 		{"disabled outlier", []string{"endpoints: ['a:1', 'b:1', 'c:1']", "outlier: {enabled: false, max_ejection_percent: 10}"}, nil},
 		{"no detector", []string{"outlier: {consecutive_5xx: 0, consecutive_local_failure: 0}"},
-			[]string{"upstreams[0].outlier.enabled: true, but consecutive_5xx, consecutive_local_failure and failure_percentage are all 0, so nothing is ever ejected"}},
+			[]string{"upstreams[0].outlier.enabled: true, but consecutive_5xx, consecutive_local_failure, failure_percentage and latency_factor are all 0, so nothing is ever ejected"}},
 		{"per-try timeout not shorter", []string{"timeout: 5s", "retries: {per_try_timeout: 5s}"},
 			[]string{"upstreams[0].retries.per_try_timeout: 5s is not shorter than timeout (5s), so the per-try timeout never fires first"}},
 		{"per-try timeout without overall timeout", []string{"timeout: 0s", "retries: {per_try_timeout: 5s}"}, nil},
