@@ -31,6 +31,8 @@ type Sidecar struct {
 	tracing  *tracing.Tracing // nil when tracing is off
 	admin    *http.Server
 	adminLn  net.Listener
+	probe    *http.Server // admin.probe_listen (probe.go); nil without it
+	probeLn  net.Listener
 	draining atomic.Bool
 
 	cfg atomic.Pointer[config.Config]        // the effective config, for /config
@@ -118,6 +120,9 @@ func New(cfg *config.Config, opts Options) (_ *Sidecar, err error) {
 	if s.adminLn, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
 		return nil, fmt.Errorf("admin.listen: %w", err)
 	}
+	if err := s.listenProbe(cfg.Admin.ProbeListen); err != nil {
+		return nil, err
+	}
 	if cfg.Service.Register {
 		d, err := s.consul()
 		if err != nil {
@@ -159,6 +164,9 @@ func (s *Sidecar) closePorts() {
 	}
 	if s.adminLn != nil {
 		s.adminLn.Close()
+	}
+	if s.probeLn != nil {
+		s.probeLn.Close()
 	}
 }
 
@@ -229,6 +237,7 @@ func (s *Sidecar) Run(ctx context.Context) error {
 	}
 	close(s.started)
 	s.mu.Unlock()
+	s.serveProbe() // logged before the admin API, which tests wait for
 	s.log.Info("admin listening", "addr", s.AdminAddr())
 	go func() {
 		if err := s.admin.Serve(s.adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -264,7 +273,8 @@ func (s *Sidecar) Run(ctx context.Context) error {
 
 // drain stops accepting on every listener at once and waits for in-flight
 // requests (and routes a reload retired) up to drain_timeout; the admin API
-// stays up until the end so probes can watch /ready say "draining".
+// and the probe address stay up until the end so probes can watch /ready
+// say "draining".
 // s.mu is held.
 func (s *Sidecar) drain() {
 	cfg := s.cfg.Load()
@@ -321,7 +331,7 @@ func (s *Sidecar) drain() {
 	flushCancel()
 	adminCtx, adminCancel := context.WithTimeout(context.Background(), time.Second)
 	defer adminCancel()
-	_ = s.admin.Shutdown(adminCtx)
+	s.shutdownAdmin(adminCtx) // and the probe address
 	s.log.Info("drained", "took", time.Since(start).Round(time.Millisecond).String(), "upstreams_cut", cut.Load())
 }
 

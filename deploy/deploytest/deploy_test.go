@@ -480,9 +480,12 @@ func k8sSidecar(t *testing.T, rel string, o k8sObject, pod k8sPodSpec, c k8sCont
 		grace:     time.Duration(*pod.TerminationGracePeriodSeconds) * time.Second,
 		graceFrom: "terminationGracePeriodSeconds",
 		check: func(t *testing.T, cfg *config.Config) {
-			_, adminPort, err := net.SplitHostPort(cfg.Admin.Listen)
-			if err != nil {
-				t.Fatal(err)
+			probePort := checkProbeAddress(t, where, cfg)
+			_, adminPort, _ := net.SplitHostPort(cfg.Admin.Listen)
+			for _, p := range c.Ports {
+				if strconv.Itoa(p.ContainerPort) == adminPort {
+					t.Errorf("%s: declares containerPort %d (%s), the loopback admin API's port", where, p.ContainerPort, p.Name)
+				}
 			}
 			for _, p := range []struct {
 				name, path string
@@ -503,12 +506,9 @@ func k8sSidecar(t *testing.T, rel string, o k8sObject, pod k8sPodSpec, c k8sCont
 				if n, ok := ports[port]; ok {
 					port = strconv.Itoa(n)
 				}
-				if port != adminPort {
-					t.Errorf("%s: %s on port %v, but admin.listen is %s", where, p.name, p.probe.HTTPGet.Port, cfg.Admin.Listen)
+				if port != probePort {
+					t.Errorf("%s: %s on port %v, but admin.probe_listen is %s", where, p.name, p.probe.HTTPGet.Port, cfg.Admin.ProbeListen)
 				}
-			}
-			if host, _, _ := net.SplitHostPort(cfg.Admin.Listen); host != "0.0.0.0" && host != "" {
-				t.Errorf("%s: the kubelet probes the pod IP, but admin.listen is %s", where, cfg.Admin.Listen)
 			}
 			if cfg.Service.Register && cfg.Service.Address != k8sSamples["status.podIP"] {
 				t.Errorf("%s: registers service.address %q; set OUTRIGGER_SERVICE_ADDRESS from status.podIP", where, cfg.Service.Address)
@@ -682,6 +682,7 @@ func nomadConfigs(t *testing.T) []embedded {
 	for _, f := range files {
 		rel := "nomad/" + filepath.Base(f)
 		src := string(readDeploy(t, rel))
+		groupOf := nomadGroups(t, rel, src)
 		starts := nomadTask.FindAllStringSubmatchIndex(src, -1)
 		for i, s := range starts {
 			end := len(src)
@@ -689,7 +690,15 @@ func nomadConfigs(t *testing.T) []embedded {
 				end = starts[i+1][0]
 			}
 			task, body := src[s[2]:s[3]], src[s[0]:end]
-			out = append(out, nomadTaskConfigs(t, rel, task, body)...)
+			for _, e := range nomadTaskConfigs(t, rel, task, body) {
+				// The group runs the checks (probe_test.go).
+				g, taskCheck := groupOf[task], e.check
+				e.check = func(t *testing.T, cfg *config.Config) {
+					taskCheck(t, cfg)
+					checkNomadProbes(t, fmt.Sprintf("deploy/%s: group %s", rel, strings.Join(g.labels, " ")), g, task, cfg)
+				}
+				out = append(out, e)
+			}
 		}
 	}
 	return out

@@ -13,6 +13,11 @@
 # deregisters web first on a stop, waits shutdown_delay, stops the app, and
 # stops the sidecar last, so peers stop sending before anything drains.
 #
+# The node's Consul agent checks the sidecar through its probe address
+# (admin.probe_listen, port 9902 in the group's namespace), which serves
+# only /healthz and /ready; the admin API itself (/config, /upstreams,
+# /metrics) stays on loopback inside the namespace.
+#
 # Images: outrigger:dev and outrigger-demo-service:dev are what
 # deploy/docker/Dockerfile builds; push them to your registry and change
 # the image names below.
@@ -29,6 +34,11 @@ job "web" {
       port "inbound" {
         to = 21000
       }
+      # A dynamic host port, mapped to the sidecar's probe address, for the
+      # checks below.
+      port "probe" {
+        to = 9902
+      }
     }
 
     service {
@@ -38,10 +48,40 @@ job "web" {
 
       # Run by the node's Consul agent through the inbound listener.
       check {
+        name     = "app"
         type     = "http"
         path     = "/health"
         interval = "10s"
         timeout  = "2s"
+      }
+
+      # The sidecar's readiness, as a Kubernetes readinessProbe would be:
+      # web is not passing in Consul until every upstream has its first
+      # endpoints (its outbound calls would fail), nor while it drains.
+      check {
+        name     = "outrigger ready"
+        type     = "http"
+        port     = "probe"
+        path     = "/ready"
+        interval = "5s"
+        timeout  = "2s"
+      }
+
+      # The sidecar's liveness: after 3 failures in a row Nomad restarts
+      # the outrigger task (a livenessProbe).
+      check {
+        name     = "outrigger alive"
+        type     = "http"
+        port     = "probe"
+        path     = "/healthz"
+        interval = "10s"
+        timeout  = "2s"
+        task     = "outrigger"
+
+        check_restart {
+          limit = 3
+          grace = "30s"
+        }
       }
     }
 
@@ -115,6 +155,7 @@ job "web" {
             endpoint: jaeger-collector.service.consul:4317 # through Consul DNS
           admin:
             listen: 127.0.0.1:9901 # `nomad alloc exec -task outrigger ALLOC /outrigger status`
+            probe_listen: 0.0.0.0:9902 # the "probe" port: /healthz and /ready only
           log:
             format: json
           drain_timeout: 20s

@@ -15,16 +15,24 @@ import (
 	"github.com/outrigger-mesh/outrigger/sidecar/upstream"
 )
 
+// Health is what /healthz and /ready read: all the probe address
+// (probe.go) can reach. Its methods are called concurrently from request
+// goroutines, also while a drain holds the sidecar's lock, so they must not
+// block.
+type Health interface {
+	Upstreams() []*upstream.Upstream
+	// Mesh is the service-mesh identity, nil when the mesh is not used.
+	Mesh() *connect.Manager
+	// Draining is true once shutdown has begun.
+	Draining() bool
+}
+
 // State is what the admin API reads from the running sidecar. Its methods
 // are called concurrently from admin request goroutines.
 type State interface {
-	Upstreams() []*upstream.Upstream
+	Health
 	Listeners() []*router.Handler
-	// Mesh is the service-mesh identity, nil when the mesh is not used.
-	Mesh() *connect.Manager
 	Config() *config.Config
-	// Draining is true once shutdown has begun.
-	Draining() bool
 }
 
 // NewHandler returns the admin API's routes.
@@ -39,12 +47,7 @@ func NewHandler(st State, metrics http.Handler, pprof bool) http.Handler {
 		mux.HandleFunc("/debug/pprof/symbol", netpprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", netpprof.Trace)
 	}
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeText(w, http.StatusOK, "ok")
-	})
-	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, r *http.Request) {
-		serveReady(w, st)
-	})
+	handleHealth(mux, st)
 	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /upstreams", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, upstreamsView(st.Upstreams(), st.Listeners()))
@@ -64,10 +67,22 @@ func NewHandler(st State, metrics http.Handler, pprof bool) http.Handler {
 	return mux
 }
 
+// handleHealth adds GET (and so HEAD) /healthz and /ready: the same two
+// routes on the admin API and on the probe address, so their answers cannot
+// drift apart.
+func handleHealth(mux *http.ServeMux, h Health) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeText(w, http.StatusOK, "ok")
+	})
+	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, r *http.Request) {
+		serveReady(w, h)
+	})
+}
+
 // serveReady answers 200 once every upstream has its first discovery
 // result (or snapshot) and shutdown has not begun; else 503 with the names
 // still waiting, so an orchestrator's probe log says what is missing.
-func serveReady(w http.ResponseWriter, st State) {
+func serveReady(w http.ResponseWriter, st Health) {
 	if st.Draining() {
 		writeText(w, http.StatusServiceUnavailable, "draining")
 		return
