@@ -13,6 +13,7 @@ func TestConcurrentRecord(t *testing.T) {
 	cfg := testConfig()
 	cfg.Consecutive5xx, cfg.ConsecutiveLocalFailure = 3, 3
 	cfg.FailurePercentage, cfg.FailurePercentageMinRequests = 60, 20
+	cfg.LatencyFactor = 3
 	cfg.BaseEjectionTime, cfg.MaxEjectionTime = time.Second, 5*time.Second
 	cfg.MaxEjectionPercent = 30
 	f := newFixture(t, cfg, 10)
@@ -34,7 +35,13 @@ func TestConcurrentRecord(t *testing.T) {
 				case i%7 == 0:
 					o = Upstream5xx
 				}
-				if f.d.Record(h, o) {
+				// Host 4 answers, but slowly: the latency rule races the
+				// others for the limit (whether it wins is up to the scheduler).
+				lat := time.Millisecond
+				if h == f.hosts[4] {
+					lat = 50 * time.Millisecond
+				}
+				if f.d.Record(h, o, lat) {
 					changes.Add(1)
 				}
 			}
@@ -120,7 +127,7 @@ func TestConcurrentThresholdEjectsOnce(t *testing.T) {
 		wg.Go(func() {
 			for _, h := range f.hosts {
 				for range 50 {
-					if f.d.Record(h, Upstream5xx) {
+					if f.d.Record(h, Upstream5xx, time.Millisecond) {
 						changes.Add(1)
 					}
 				}

@@ -32,7 +32,7 @@ func TestConsecutiveFiresAtExactlyThreshold(t *testing.T) {
 			if got := f.record(h, tc.outcome, tc.threshold-1); got != 0 || h.Ejected() {
 				t.Fatalf("after %d failures: changed %d times, ejected %v; want no ejection", tc.threshold-1, got, h.Ejected())
 			}
-			if !f.d.Record(h, tc.outcome) {
+			if !f.d.Record(h, tc.outcome, time.Millisecond) {
 				t.Fatalf("failure %d: Record reported no change", tc.threshold)
 			}
 			if !h.Ejected() || h.Reason() != tc.want || h.Ejections() != 1 {
@@ -83,7 +83,7 @@ func TestConsecutiveResets(t *testing.T) {
 			at := -1
 			for i, c := range tc.seq {
 				o := map[rune]Outcome{'5': Upstream5xx, 'L': LocalFailure, 'S': Success, 'I': Ignored}[c]
-				if f.d.Record(h, o) {
+				if f.d.Record(h, o, time.Millisecond) {
 					if at >= 0 {
 						t.Fatalf("second change at %d (first at %d)", i, at)
 					}
@@ -125,7 +125,7 @@ func TestEjectionResetsCounters(t *testing.T) {
 	if f.record(h, Upstream5xx, 2) != 0 || f.record(h, LocalFailure, 2) != 0 {
 		t.Fatal("a returned host was ejected before a fresh run")
 	}
-	if !f.d.Record(h, LocalFailure) || h.Reason() != ConsecutiveLocalFailure {
+	if !f.d.Record(h, LocalFailure, time.Millisecond) || h.Reason() != ConsecutiveLocalFailure {
 		t.Fatalf("third local failure: ejected %v reason %q", h.Ejected(), h.Reason())
 	}
 }
@@ -155,7 +155,7 @@ func TestDisabledDetectorDoesNothing(t *testing.T) {
 	// A nil detector is a disabled one.
 	var d *Detector
 	d.SetHosts(f.hosts)
-	if d.Enabled() || d.Record(f.hosts[0], Upstream5xx) || d.Sweep() {
+	if d.Enabled() || d.Record(f.hosts[0], Upstream5xx, time.Millisecond) || d.Sweep() {
 		t.Fatal("a nil detector reported something")
 	}
 }

@@ -34,7 +34,8 @@ type Detector struct {
 	max5xx   int64 // 0 disables
 	maxLocal int64 // 0 disables
 	fpPct    float64
-	fpMin    uint64 // >= 1
+	fpMin    uint64  // >= 1; also the latency rule's minimum volume
+	latF     float64 // latency_factor; 0 disables (anything <= 1 does)
 	base     time.Duration
 	maxTime  time.Duration
 	pct      float64
@@ -45,14 +46,17 @@ type Detector struct {
 	mu     sync.Mutex
 	hosts  []*Host // in discovery order
 	member map[*Host]struct{}
-	cands  []candidate // Sweep's scratch space
+	cands  []candidate    // Sweep's scratch space
+	lats   []latSample    // Sweep's scratch space for the latency rule
+	slow   []latCandidate // ditto
 }
 
 // NewDetector builds the runtime detector for cfg, which is expected to
 // have passed config validation. Out-of-range values are clamped rather
 // than rejected: negative thresholds disable their rule, a base ejection
 // time <= 0 becomes 30s, a max ejection time below the base becomes the base,
-// and max_ejection_percent is held within [0, 100].
+// max_ejection_percent is held within [0, 100], and a latency_factor <= 1
+// (or NaN) turns the latency rule off.
 func NewDetector(cfg config.Outlier, opts Options) *Detector {
 	d := &Detector{
 		enabled:  cfg.Enabled,
@@ -60,6 +64,7 @@ func NewDetector(cfg config.Outlier, opts Options) *Detector {
 		maxLocal: int64(max(cfg.ConsecutiveLocalFailure, 0)),
 		fpPct:    max(cfg.FailurePercentage, 0),
 		fpMin:    uint64(max(cfg.FailurePercentageMinRequests, 1)),
+		latF:     latencyFactor(cfg.LatencyFactor),
 		base:     cfg.BaseEjectionTime,
 		maxTime:  cfg.MaxEjectionTime,
 		pct:      min(max(cfg.MaxEjectionPercent, 0), 100),
@@ -112,8 +117,8 @@ func (d *Detector) SetHosts(hosts []*Host) {
 		member[h] = struct{}{}
 		list = append(list, h)
 		if _, was := d.member[h]; !was {
-			// Drop a window counted while the host was out of the set.
-			h.window.Store(0)
+			// Drop windows counted while the host was out of the set.
+			h.resetWindows()
 		}
 	}
 	d.hosts, d.member = list, member
@@ -122,13 +127,20 @@ func (d *Detector) SetHosts(hosts []*Host) {
 	}
 }
 
-// Record counts one outcome for h. It runs on the request path: atomics
-// only, no lock and no allocation, except when this outcome makes a
-// consecutive counter reach its threshold; then it takes the mutex and tries
-// to eject h, subject to max_ejection_percent. It returns true when h's
-// ejection state changed, and the caller then rebuilds its balancing
-// snapshot without h. A disabled or nil Detector does nothing.
-func (d *Detector) Record(h *Host, o Outcome) (changed bool) {
+// Record counts one outcome for h, whose attempt took latency from sending
+// to the end of the answer (negative: not a measure of the endpoint's
+// speed, such as a tunnel's lifetime; see Unmeasured). It runs on the
+// request path: atomics only, no lock and no allocation, except when this
+// outcome makes a consecutive counter reach its threshold; then it takes
+// the mutex and tries to eject h, subject to max_ejection_percent. It
+// returns true when h's ejection state changed, and the caller then
+// rebuilds its balancing snapshot without h. A disabled or nil Detector
+// does nothing.
+//
+// latency counts only with latency_factor on, and only for answers
+// (Success, Upstream5xx): a local failure's time is its timeout's or its
+// connect error's, which the consecutive and percentage rules judge.
+func (d *Detector) Record(h *Host, o Outcome, latency time.Duration) (changed bool) {
 	if d == nil || !d.enabled || h == nil {
 		return false
 	}
@@ -136,6 +148,9 @@ func (d *Detector) Record(h *Host, o Outcome) (changed bool) {
 	case Success:
 		if d.fpPct > 0 {
 			h.window.Add(windowRequest)
+		}
+		if d.latF > 0 {
+			h.addLatency(latency)
 		}
 		// Load first: most successes find the runs at 0 already, and a load
 		// does not take the cache line from the other cores.
@@ -148,6 +163,9 @@ func (d *Detector) Record(h *Host, o Outcome) (changed bool) {
 	case Upstream5xx:
 		if d.fpPct > 0 {
 			h.window.Add(windowRequest | windowFailure)
+		}
+		if d.latF > 0 {
+			h.addLatency(latency)
 		}
 		// The connection worked, so a local-failure run is over.
 		if h.consLocal.Load() != 0 {

@@ -28,10 +28,17 @@
 //     its requests (Success, Upstream5xx, LocalFailure) since the previous
 //     Sweep, on at least failure_percentage_min_requests requests (and at
 //     least one). Every host's window then starts again from zero.
+//   - latency_factor (0 disables, else > 1): at a Sweep, a host whose mean
+//     latency over the interval's answers (Success and Upstream5xx, with the
+//     latency Record was given) is above latency_factor × the median of the
+//     other hosts' means. Only hosts in rotation with at least
+//     failure_percentage_min_requests answers (and at least one) are judged
+//     or serve as others; with none other, nothing is ejected. Local
+//     failures and Unmeasured attempts (tunnels) add no time. See latency.go.
 //
 // Ignored outcomes (a client that went away) count for nothing. The first
-// two rules eject at the moment the run reaches the threshold, the third
-// only at a Sweep. A host is ejected only if it is in the current SetHosts
+// two rules eject at the moment the run reaches the threshold, the last two
+// only at a Sweep (failure_percentage's candidates first). A host is ejected only if it is in the current SetHosts
 // list and the max_ejection_percent rule allows it (see MaxEjected): at most
 // floor(n × pct / 100) of the n listed hosts may be ejected at once, but at
 // least one when n >= 2 and never the last one in rotation (n-1 at most; a
@@ -56,7 +63,8 @@
 // # Logs
 //
 // One Info line per ejection ("outlier ejected endpoint": upstream,
-// endpoint, reason, the rule's counter and value, ejections, until) and per
+// endpoint, reason, the rule's counter and value — for latency mean_ms,
+// median_ms, factor and requests —, ejections, until) and per
 // return ("outlier endpoint returned": upstream, endpoint, ejections,
 // ejected_for); a Debug line per refusal run ("outlier ejection refused").
 // Nothing is logged per request.

@@ -111,11 +111,18 @@ func newFixture(t *testing.T, cfg config.Outlier, n int) *fixture {
 	return f
 }
 
-// record records o on h k times and returns how many calls reported a change.
+// record records o on h k times, each taking 1ms, and returns how many
+// calls reported a change.
 func (f *fixture) record(h *Host, o Outcome, k int) int {
+	return f.recordLat(h, o, k, time.Millisecond)
+}
+
+// recordLat records o on h k times, each taking latency, and returns how
+// many calls reported a change.
+func (f *fixture) recordLat(h *Host, o Outcome, k int, latency time.Duration) int {
 	changes := 0
 	for range k {
-		if f.d.Record(h, o) {
+		if f.d.Record(h, o, latency) {
 			changes++
 		}
 	}

@@ -24,6 +24,8 @@ type Host struct {
 	cons5xx   atomic.Int64  // consecutive Upstream5xx
 	consLocal atomic.Int64  // consecutive LocalFailure
 	window    atomic.Uint64 // requests<<32 | failures since the last Sweep
+	latCount  atomic.Uint64 // answered attempts since the last Sweep (latency_factor only)
+	latSum    atomic.Uint64 // their latencies in ns (2^64 ns is 584 years)
 
 	// Written by the Detector under its mutex.
 	ejected      atomic.Bool
@@ -94,6 +96,13 @@ func (h *Host) EjectionsTotal(r Reason) uint64 {
 		return 0
 	}
 	return h.total[r].Load()
+}
+
+// resetWindows drops whatever the interval windows counted so far.
+func (h *Host) resetWindows() {
+	h.window.Store(0)
+	h.latCount.Store(0)
+	h.latSum.Store(0)
 }
 
 // resetCounters starts a fresh run for the consecutive detectors.

@@ -127,14 +127,14 @@ func TestSetHostsRemovingEjectedHostFreesSlot(t *testing.T) {
 	f := newFixture(t, cfg, 3) // 50% of 3: one
 	a, b, c := f.hosts[0], f.hosts[1], f.hosts[2]
 	f.eject5xx(t, a)
-	if f.d.Record(b, Upstream5xx) || b.Ejected() {
+	if f.d.Record(b, Upstream5xx, time.Millisecond) || b.Ejected() {
 		t.Fatal("second ejection of three at 50% was allowed")
 	}
 	f.d.SetHosts([]*Host{b, c}) // a left discovery while ejected
-	if !f.d.Record(b, Upstream5xx) || !b.Ejected() {
+	if !f.d.Record(b, Upstream5xx, time.Millisecond) || !b.Ejected() {
 		t.Fatal("the slot of the departed host was not freed")
 	}
-	if f.d.Record(c, Upstream5xx) || c.Ejected() {
+	if f.d.Record(c, Upstream5xx, time.Millisecond) || c.Ejected() {
 		t.Fatal("the last host in rotation was ejected")
 	}
 	// a is no longer swept: its own state stays until it comes back.
@@ -181,7 +181,7 @@ func TestSetHostsIgnoresNilAndDuplicates(t *testing.T) {
 	// Counted as two hosts, not four: one may be ejected, not two.
 	f.d.SetHosts([]*Host{a, nil, a, b, b})
 	f.eject5xx(t, a)
-	if f.d.Record(b, Upstream5xx) {
+	if f.d.Record(b, Upstream5xx, time.Millisecond) {
 		t.Fatal("both of two hosts ejected")
 	}
 }

@@ -61,7 +61,7 @@ func TestNoLogsPerRequest(t *testing.T) {
 	for range 100 {
 		for _, h := range f.hosts {
 			for _, o := range []Outcome{Upstream5xx, LocalFailure, Ignored, Success, Success, Success} {
-				f.d.Record(h, o)
+				f.d.Record(h, o, time.Millisecond)
 			}
 		}
 	}
@@ -80,7 +80,7 @@ func TestNilOptions(t *testing.T) {
 	hosts := []*Host{new(Host), new(Host)}
 	d.SetHosts(hosts)
 	before := time.Now()
-	if !d.Record(hosts[0], Upstream5xx) {
+	if !d.Record(hosts[0], Upstream5xx, time.Millisecond) {
 		t.Fatal("not ejected")
 	}
 	if u := hosts[0].EjectedUntil(); u.Before(before.Add(30*time.Second)) || u.After(time.Now().Add(30*time.Second)) {

@@ -29,13 +29,14 @@ const (
 	Consecutive5xx                        // consecutive_5xx reached
 	ConsecutiveLocalFailure               // consecutive_local_failure reached
 	FailurePercentage                     // failure_percentage over one interval
+	Latency                               // latency_factor × the others' median, over one interval
 
 	// NumReasons is the number of Reason values, ReasonNone included; use it
 	// as the size of per-reason counter arrays.
 	NumReasons int = iota
 )
 
-var reasonNames = [NumReasons]string{"", "consecutive_5xx", "consecutive_local_failure", "failure_percentage"}
+var reasonNames = [NumReasons]string{"", "consecutive_5xx", "consecutive_local_failure", "failure_percentage", "latency"}
 
 // String returns the contract's name for the reason (the ejection_reason field of
 // /upstreams and the reason label of outrigger_outlier_ejections_total), ""

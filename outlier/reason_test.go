@@ -11,13 +11,14 @@ func TestReasonString(t *testing.T) {
 		Consecutive5xx:          "consecutive_5xx",
 		ConsecutiveLocalFailure: "consecutive_local_failure",
 		FailurePercentage:       "failure_percentage",
-		Reason(NumReasons):      "reason(4)",
+		Latency:                 "latency",
+		Reason(NumReasons):      "reason(5)",
 	} {
 		if got := r.String(); got != want {
 			t.Errorf("Reason(%d).String() = %q, want %q", r, got, want)
 		}
 	}
-	if NumReasons != 4 {
+	if NumReasons != 5 {
 		t.Errorf("NumReasons = %d", NumReasons)
 	}
 	for o, want := range map[Outcome]string{Success: "success", Upstream5xx: "upstream_5xx", LocalFailure: "local_failure", Ignored: "ignored", 9: "outcome(9)"} {

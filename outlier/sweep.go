@@ -21,9 +21,12 @@ func (c candidate) percent() float64 { return float64(c.failures) * 100 / float6
 //  1. returns the ejected hosts whose EjectedUntil has come;
 //  2. ejects, worst first and within max_ejection_percent, the hosts whose
 //     failure percentage over the interval reached failure_percentage on at
-//     least failure_percentage_min_requests requests, and resets every
-//     listed host's window;
-//  3. takes one off the ejection count of every host that has been back for
+//     least failure_percentage_min_requests requests;
+//  3. ejects, slowest relative to the others first and within what the
+//     limit still allows, the hosts whose mean latency over the interval was
+//     above latency_factor × the median of the others' (latency.go), and
+//     resets every listed host's windows;
+//  4. takes one off the ejection count of every host that has been back for
 //     base_ejection_time since it returned or last decayed.
 //
 // It reports whether any host's ejected state changed; the caller then
@@ -43,7 +46,7 @@ func (d *Detector) Sweep() (changed bool) {
 			changed = true
 		}
 	}
-	if d.sweepFailurePercentLocked(now) {
+	if d.sweepWindowsLocked(now) {
 		changed = true
 	}
 	for _, h := range d.hosts {
@@ -62,21 +65,41 @@ func (d *Detector) Sweep() (changed bool) {
 	return changed
 }
 
-// sweepFailurePercentLocked evaluates and resets the interval's windows.
-func (d *Detector) sweepFailurePercentLocked(now time.Time) (changed bool) {
-	if d.fpPct <= 0 {
+// sweepWindowsLocked takes and resets every listed host's interval windows
+// in one pass, then judges them: failure_percentage first, latency_factor
+// second, so when the limit is tight a failing host goes before a merely
+// slow one. Only hosts in rotation over the interval are judged or serve as
+// the latency yardstick.
+func (d *Detector) sweepWindowsLocked(now time.Time) (changed bool) {
+	if d.fpPct <= 0 && d.latF <= 0 {
 		return false // Record counts no windows then
 	}
-	d.cands = d.cands[:0]
+	d.cands, d.lats = d.cands[:0], d.lats[:0]
 	for _, h := range d.hosts {
 		requests, failures := splitWindow(h.window.Swap(0))
-		if h.ejected.Load() || requests < d.fpMin {
+		answered, sum := h.latCount.Swap(0), h.latSum.Swap(0)
+		if h.ejected.Load() {
 			continue
 		}
-		if float64(failures)*100 >= d.fpPct*float64(requests) {
+		if d.fpPct > 0 && requests >= d.fpMin && float64(failures)*100 >= d.fpPct*float64(requests) {
 			d.cands = append(d.cands, candidate{h, requests, failures})
 		}
+		if d.latF > 0 && answered >= d.fpMin {
+			d.lats = append(d.lats, latSample{h, answered, sum})
+		}
 	}
+	if d.ejectFailingLocked(now) {
+		changed = true
+	}
+	if d.ejectSlowLocked(now) {
+		changed = true
+	}
+	clear(d.lats) // drop the host pointers until the next Sweep
+	return changed
+}
+
+// ejectFailingLocked ejects Sweep's failure-percentage candidates.
+func (d *Detector) ejectFailingLocked(now time.Time) (changed bool) {
 	// When the limit lets only some go, the worst go first.
 	slices.SortStableFunc(d.cands, func(a, b candidate) int {
 		return cmp.Compare(b.percent(), a.percent())
@@ -99,7 +122,7 @@ func (d *Detector) returnLocked(h *Host, now time.Time, early bool) {
 	h.ejectedUntil.Store(0)
 	h.lastChange.Store(nowNs)
 	h.resetCounters()
-	h.window.Store(0)
+	h.resetWindows()
 	attrs := []slog.Attr{
 		slog.String("upstream", d.upstream), slog.String("endpoint", h.Address()),
 		slog.Int64("ejections", h.ejections.Load()),

@@ -89,7 +89,7 @@ func (a *Attempt) End(o Outcome) {
 	d := o.forDetector()
 	ep.Finish(o.Status(), o.Kind != Answered && o.Kind != ClientGone && o.Kind != NotReady, int64(now.Sub(a.start)), now.UnixNano())
 	ejected := false
-	if u.detector.Record(&ep.Outlier, d) {
+	if u.detector.Record(&ep.Outlier, d, a.detectorLatency(now)) {
 		u.republish()
 		ejected = ep.Outlier.Ejected()
 	}
