@@ -28,6 +28,10 @@ type ConsulOptions struct {
 	Datacenter string
 	WaitTime   time.Duration // the blocking query's wait (consul.wait_time)
 	AllowStale bool
+	// IncludeWarning (health: passing_or_warning) asks for every instance,
+	// not only passing ones, and delivers those whose checks warn with
+	// Warning set; critical and maintenance ones are still left out.
+	IncludeWarning bool
 	// Seed is delivered when Consul cannot be reached before the first
 	// result (the last known set from snapshot_file); nil for none.
 	Seed []Instance
@@ -53,7 +57,8 @@ const (
 )
 
 // Consul watches one service's passing instances with blocking queries on
-// /v1/health/service/<service>?passing, following the rules of Consul's
+// /v1/health/service/<service>?passing (without ?passing, and passing or
+// warning instances, when IncludeWarning), following the rules of Consul's
 // blocking-query docs and consul-template's watcher: skip an unchanged index, reset to 0 when
 // it goes backwards, never wait on index 0 in a loop, drop identical
 // results, back off with a cap and jitter on errors, and stay cancellable.
@@ -114,7 +119,7 @@ func (c *Consul) Run(ctx context.Context, update func([]Instance), onError func(
 			AllowStale: c.opts.AllowStale,
 			Datacenter: c.opts.Datacenter,
 		}).WithContext(qctx)
-		entries, meta, err := c.client.ServiceMultipleTags(c.opts.Service, c.opts.Tags, true, q)
+		entries, meta, err := c.client.ServiceMultipleTags(c.opts.Service, c.opts.Tags, !c.opts.IncludeWarning, q)
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -167,7 +172,7 @@ func (c *Consul) Run(ctx context.Context, update func([]Instance), onError func(
 			index = 1
 		}
 
-		set := instancesOf(entries)
+		set := instancesOf(entries, c.opts.IncludeWarning)
 		if !delivered || !slices.Equal(set, last) {
 			if delivered {
 				log.Info("endpoints changed", "endpoints", len(set), "index", index)
@@ -182,21 +187,42 @@ func (c *Consul) Run(ctx context.Context, update func([]Instance), onError func(
 
 // instancesOf converts Consul's entries, sorted by address so that the
 // same set in another order compares equal. The address is Service.Address,
-// or Node.Address when the service has none (docs/consul.md).
-func instancesOf(entries []*api.ServiceEntry) []Instance {
+// or Node.Address when the service has none (docs/consul.md). The weight is
+// Service.Weights.Passing, or .Warning for a warning instance (0 counts as
+// 1, as Consul's own default is). Without includeWarning the query asked for
+// passing instances only, so every entry is passing; with it, each entry's
+// checks (its node's included) decide, and critical or maintenance ones are
+// left out as ?passing leaves them out.
+func instancesOf(entries []*api.ServiceEntry, includeWarning bool) []Instance {
 	out := make([]Instance, 0, len(entries))
 	for _, e := range entries {
 		if e == nil || e.Service == nil {
 			continue
 		}
+		warning := false
+		if includeWarning {
+			switch e.Checks.AggregatedStatus() {
+			case api.HealthPassing:
+			case api.HealthWarning:
+				warning = true
+			default: // critical, maintenance, or a status we do not know
+				continue
+			}
+		}
 		host := e.Service.Address
 		if host == "" && e.Node != nil {
 			host = e.Node.Address
 		}
+		weight := e.Service.Weights.Passing
+		if warning {
+			weight = e.Service.Weights.Warning
+		}
 		out = append(out, Instance{
 			Address: net.JoinHostPort(host, strconv.Itoa(e.Service.Port)),
 			ID:      e.Service.ID,
-			Healthy: true, // the query asks for passing instances only
+			Healthy: true,
+			Weight:  max(weight, 1),
+			Warning: warning,
 		})
 	}
 	slices.SortFunc(out, func(a, b Instance) int {

@@ -3,6 +3,7 @@ package discovery
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 type scriptedHealth struct {
 	steps   []step
 	calls   []api.QueryOptions
+	passing []bool // each call's passingOnly
 	cancel  context.CancelFunc
 	service string
 	tags    []string
@@ -31,9 +33,7 @@ type step struct {
 func (s *scriptedHealth) ServiceMultipleTags(service string, tags []string, passing bool, q *api.QueryOptions) ([]*api.ServiceEntry, *api.QueryMeta, error) {
 	s.service, s.tags = service, tags
 	s.calls = append(s.calls, *q)
-	if !passing {
-		panic("the watch must ask for passing instances only")
-	}
+	s.passing = append(s.passing, passing)
 	if len(s.calls) > len(s.steps) {
 		s.cancel()
 		return nil, nil, q.Context().Err()
@@ -56,15 +56,22 @@ func entry(id, addr, nodeAddr string, port int) *api.ServiceEntry {
 // errors it reported and the sleeps it asked for.
 func runScript(t *testing.T, steps []step, seed []Instance) (h *scriptedHealth, sets [][]Instance, errs []error, sleeps []time.Duration) {
 	t.Helper()
+	return runScriptWith(t, steps, ConsulOptions{Seed: seed})
+}
+
+// runScriptWith is runScript with more options (Seed, IncludeWarning).
+func runScriptWith(t *testing.T, steps []step, o ConsulOptions) (h *scriptedHealth, sets [][]Instance, errs []error, sleeps []time.Duration) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	h = &scriptedHealth{steps: steps, cancel: cancel}
 	now := time.Unix(1700000000, 0)
 	c := NewConsul(h, ConsulOptions{
-		Service: "payments", Tags: []string{"v2"}, WaitTime: 5 * time.Minute, AllowStale: true, Seed: seed,
-		Sleep: func(ctx context.Context, d time.Duration) bool { sleeps = append(sleeps, d); return ctx.Err() == nil },
-		Rand:  func(n int64) int64 { return n - 1 }, // the most jitter: deterministic
-		Now:   func() time.Time { return now },
+		Service: "payments", Tags: []string{"v2"}, WaitTime: 5 * time.Minute, AllowStale: true, Seed: o.Seed,
+		IncludeWarning: o.IncludeWarning,
+		Sleep:          func(ctx context.Context, d time.Duration) bool { sleeps = append(sleeps, d); return ctx.Err() == nil },
+		Rand:           func(n int64) int64 { return n - 1 }, // the most jitter: deterministic
+		Now:            func() time.Time { return now },
 	})
 	done := make(chan struct{})
 	go func() {
@@ -103,9 +110,9 @@ func TestConsulWatchIndexRules(t *testing.T) {
 		t.Fatalf("errors: %v", errs)
 	}
 	want := [][]Instance{
-		{{Address: "10.0.0.1:80", ID: "a", Healthy: true}, {Address: "10.0.0.9:81", ID: "b", Healthy: true}},
-		{{Address: "10.0.0.1:80", ID: "a", Healthy: true}},
-		{{Address: "10.0.0.1:80", ID: "a", Healthy: true}, {Address: "10.0.0.9:81", ID: "b", Healthy: true}},
+		{{Address: "10.0.0.1:80", ID: "a", Healthy: true, Weight: 1}, {Address: "10.0.0.9:81", ID: "b", Healthy: true, Weight: 1}},
+		{{Address: "10.0.0.1:80", ID: "a", Healthy: true, Weight: 1}},
+		{{Address: "10.0.0.1:80", ID: "a", Healthy: true, Weight: 1}, {Address: "10.0.0.9:81", ID: "b", Healthy: true, Weight: 1}},
 	}
 	if !slices.EqualFunc(sets, want, slices.Equal) {
 		t.Fatalf("delivered %v\nwant      %v", sets, want)
@@ -115,6 +122,9 @@ func TestConsulWatchIndexRules(t *testing.T) {
 	// is an answer of 0.
 	if got, want := waitIndexes(h), []uint64{0, 10, 10, 12, 13, 1, 1, 20}; !slices.Equal(got, want) {
 		t.Fatalf("wait indexes %v, want %v", got, want)
+	}
+	if slices.Contains(h.passing, false) {
+		t.Fatalf("passingOnly per call %v: health: passing must ask for ?passing every time", h.passing)
 	}
 	q := h.calls[0]
 	if h.service != "payments" || !slices.Equal(h.tags, []string{"v2"}) || !q.AllowStale {
@@ -224,5 +234,60 @@ func TestConsulQueryHasADeadline(t *testing.T) {
 	d := <-got
 	if lo, hi := time.Minute+time.Minute/16+QueryGrace-5*time.Second, time.Minute+time.Minute/16+QueryGrace; d < lo || d > hi {
 		t.Fatalf("the query's deadline is %v away, want %v (wait + wait/16 + QueryGrace)", d, hi)
+	}
+}
+
+// weighted is an entry with Consul weights and checks of the given statuses
+// (the node's serfHealth among them, as a real agent reports it).
+func weighted(id, addr string, passing, warning int, statuses ...string) *api.ServiceEntry {
+	e := entry(id, addr, "", 80)
+	e.Service.Weights = api.AgentWeights{Passing: passing, Warning: warning}
+	e.Checks = api.HealthChecks{{CheckID: "serfHealth", Status: api.HealthPassing}}
+	for i, st := range statuses {
+		e.Checks = append(e.Checks, &api.HealthCheck{CheckID: fmt.Sprintf("check-%s-%d", id, i), Status: st})
+	}
+	return e
+}
+
+// Consul's Service.Weights become each instance's weight (0 counts as 1);
+// a change of weight alone is a change of set; with IncludeWarning the
+// query drops ?passing, a warning instance comes with its warning weight
+// and Warning set, and critical or maintenance ones stay out.
+func TestConsulWatchWeightsAndWarnings(t *testing.T) {
+	pass := weighted("a", "10.0.0.1", 10, 1, api.HealthPassing)
+	zero := weighted("b", "10.0.0.2", 0, 0)
+	warn := weighted("c", "10.0.0.3", 5, 2, api.HealthPassing, api.HealthWarning)
+	warnZero := weighted("d", "10.0.0.4", 5, 0, api.HealthWarning)
+	crit := weighted("e", "10.0.0.5", 1, 1, api.HealthWarning, api.HealthCritical)
+	maint := weighted("f", "10.0.0.6", 1, 1)
+	maint.Checks = append(maint.Checks, &api.HealthCheck{CheckID: api.ServiceMaintPrefix + "f", Status: api.HealthCritical})
+	heavier := weighted("a", "10.0.0.1", 20, 1, api.HealthPassing)
+
+	h, sets, _, _ := runScriptWith(t, []step{
+		{index: 10, entries: []*api.ServiceEntry{pass, zero}},
+		{index: 11, entries: []*api.ServiceEntry{heavier, zero}},
+	}, ConsulOptions{})
+	want := [][]Instance{
+		{{Address: "10.0.0.1:80", ID: "a", Healthy: true, Weight: 10}, {Address: "10.0.0.2:80", ID: "b", Healthy: true, Weight: 1}},
+		{{Address: "10.0.0.1:80", ID: "a", Healthy: true, Weight: 20}, {Address: "10.0.0.2:80", ID: "b", Healthy: true, Weight: 1}},
+	}
+	if !slices.EqualFunc(sets, want, slices.Equal) || slices.Contains(h.passing, false) {
+		t.Fatalf("passing: delivered %v (passingOnly %v)\nwant      %v", sets, h.passing, want)
+	}
+
+	h, sets, _, _ = runScriptWith(t, []step{
+		{index: 10, entries: []*api.ServiceEntry{maint, crit, warnZero, warn, zero, pass}},
+	}, ConsulOptions{IncludeWarning: true})
+	want = [][]Instance{{
+		{Address: "10.0.0.1:80", ID: "a", Healthy: true, Weight: 10},
+		{Address: "10.0.0.2:80", ID: "b", Healthy: true, Weight: 1},
+		{Address: "10.0.0.3:80", ID: "c", Healthy: true, Weight: 2, Warning: true},
+		{Address: "10.0.0.4:80", ID: "d", Healthy: true, Weight: 1, Warning: true},
+	}}
+	if !slices.EqualFunc(sets, want, slices.Equal) {
+		t.Fatalf("passing_or_warning: delivered %v\nwant      %v", sets, want)
+	}
+	if slices.Contains(h.passing, true) {
+		t.Fatalf("passingOnly per call %v: passing_or_warning must not ask for ?passing", h.passing)
 	}
 }

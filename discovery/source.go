@@ -14,8 +14,16 @@ type Instance struct {
 	// ID is the source's name for the instance (the Consul service ID, or the
 	// address for a static endpoint).
 	ID string
-	// Healthy is the source's view: true when its health checks pass.
+	// Healthy is the source's view: true when its health checks pass (or,
+	// with Warning, only warn).
 	Healthy bool
+	// Weight is the instance's relative share of requests (Consul's
+	// Service.Weights); 0 means 1.
+	Weight int
+	// Warning: the instance's checks warn. Only a source asked for warning
+	// instances (health: passing_or_warning) delivers one; the sidecar uses
+	// it only while no passing instance is left.
+	Warning bool
 }
 
 // Source delivers the instance sets of one upstream.

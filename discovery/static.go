@@ -9,11 +9,12 @@ type Static struct {
 
 var _ Fixed = (*Static)(nil)
 
-// NewStatic returns a source that reports addrs, all healthy, once.
+// NewStatic returns a source that reports addrs, all healthy and passing
+// with weight 1, once.
 func NewStatic(addrs []string) *Static {
 	s := &Static{instances: make([]Instance, len(addrs))}
 	for i, a := range addrs {
-		s.instances[i] = Instance{Address: a, ID: a, Healthy: true}
+		s.instances[i] = Instance{Address: a, ID: a, Healthy: true, Weight: 1}
 	}
 	return s
 }

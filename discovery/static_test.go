@@ -18,7 +18,7 @@ func TestStaticDeliversOnceAndStops(t *testing.T) {
 	if len(got) != 1 || len(got[0]) != 2 {
 		t.Fatalf("updates = %v, want one update of 2 instances", got)
 	}
-	if in := got[0][1]; in.Address != "127.0.0.1:2" || in.ID != "127.0.0.1:2" || !in.Healthy {
+	if in := got[0][1]; in.Address != "127.0.0.1:2" || in.ID != "127.0.0.1:2" || !in.Healthy || in.Weight != 1 || in.Warning {
 		t.Fatalf("instance = %+v", in)
 	}
 	if s.Kind() != "static" {

@@ -78,6 +78,8 @@ func (s *Sidecar) consulSource(uc config.Upstream) (discovery.Source, error) {
 		AllowStale: s.cfg.Load().Consul.AllowStale,
 		Logger:     s.log,
 		Upstream:   uc.Name,
+		// passing_or_warning: warning instances too (docs/balancing.md)
+		IncludeWarning: uc.Health == config.HealthPassingOrWarning,
 	}
 	if d.snapshot != nil {
 		opts.Seed = d.snapshot.Get(uc.Name)

@@ -166,10 +166,10 @@ func (l *httpListener) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// start serves the route and starts its discovery watch and outlier
-// sweep. A route that adopted its predecessor's server takes over its
-// handler seat; the predecessor's handler is then marked handed over, to
-// be retired rather than shut down.
+// start serves the route and starts its discovery watch, outlier sweep
+// and slow-start reweigh. A route that adopted its predecessor's server
+// takes over its handler seat; the predecessor's handler is then marked
+// handed over, to be retired rather than shut down.
 func (r *route) start(log *slog.Logger, prev *route) {
 	ctx, cancel := context.WithCancel(context.Background())
 	r.stopWatch = cancel
@@ -187,6 +187,13 @@ func (r *route) start(log *slog.Logger, prev *route) {
 		go func() {
 			defer r.watchers.Done()
 			sweep(ctx, r.up, every)
+		}()
+	}
+	if every := r.up.ReweighInterval(); every > 0 { // slow_start
+		r.watchers.Add(1)
+		go func() {
+			defer r.watchers.Done()
+			tick(ctx, every, r.up.Reweigh)
 		}()
 	}
 	switch {
@@ -242,6 +249,12 @@ func (r *route) drain(ctx context.Context) error {
 // sweep runs the upstream's outlier sweep (returns, failure percentage,
 // decay) every interval until ctx ends.
 func sweep(ctx context.Context, up *upstream.Upstream, every time.Duration) {
+	tick(ctx, every, up.Sweep)
+}
+
+// tick calls fn every interval until ctx ends: the upstream's periodic
+// work (the outlier sweep, the slow-start reweigh), off the request path.
+func tick(ctx context.Context, every time.Duration, fn func()) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -249,7 +262,7 @@ func sweep(ctx context.Context, up *upstream.Upstream, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			up.Sweep()
+			fn()
 		}
 	}
 }

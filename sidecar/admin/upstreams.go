@@ -42,6 +42,12 @@ type EndpointView struct {
 	ActiveRequests int64  `json:"active_requests"`
 	Requests       uint64 `json:"requests"`
 	Failures       uint64 `json:"failures"`
+	// Weight is discovery's relative share (Consul's Service.Weights, 1
+	// without); Health is "passing" or "warning"; SlowStartUntil is when
+	// the endpoint's slow-start ramp ends, "" when it is not ramping.
+	Weight         int    `json:"weight"`
+	Health         string `json:"health"`
+	SlowStartUntil string `json:"slow_start_until"`
 }
 
 // rfc3339 formats t in UTC, "" for the zero time (docs/contract.md).
@@ -84,6 +90,9 @@ func upstreamsView(ups []*upstream.Upstream, lns []*router.Handler) UpstreamsRes
 					ActiveRequests: e.Active(),
 					Requests:       e.Requests(),
 					Failures:       e.Failures(),
+					Weight:         m.Weight,
+					Health:         health(m),
+					SlowStartUntil: rfc3339(m.SlowStartUntil()),
 				})
 			}
 		}
@@ -99,4 +108,12 @@ func ejectionReason(e *balancer.Endpoint) string {
 		return ""
 	}
 	return e.Outlier.Reason().String()
+}
+
+// health is the endpoint's Consul check status as the sidecar uses it.
+func health(m upstream.Member) string {
+	if m.Warning {
+		return "warning"
+	}
+	return "passing"
 }

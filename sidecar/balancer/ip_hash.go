@@ -1,20 +1,54 @@
 package balancer
 
-import "hash/maphash"
+import (
+	"hash/maphash"
+	"math"
+)
 
 // IPHash sends a client to the same endpoint every time by rendezvous
 // (highest-random-weight) hashing of the client key: every endpoint scores
 // hash(key, endpoint) and the highest wins. When an endpoint leaves, only its
 // own clients move; when one joins, it takes about 1/n of the keys.
+//
+// With weights it is weighted rendezvous hashing: the score is
+// w / −ln(u) with u = hash(key, endpoint) mapped into (0, 1), so an endpoint
+// holds keys in proportion to its weight, and raising one weight (a
+// slow-start ramp) moves keys only to that endpoint, a few at a time.
 type IPHash struct{}
 
 // Pick implements Policy.
-func (IPHash) Pick(eps []*Endpoint, key string) *Endpoint {
+func (IPHash) Pick(set *Set, key string) *Endpoint {
+	eps := set.Endpoints
 	kh := maphash.String(hashSeed, key)
+	if set.Weights != nil {
+		return pickWeightedHash(set, kh)
+	}
 	best := eps[0]
 	bestScore := mix64(kh ^ best.addrHash)
 	for _, e := range eps[1:] {
 		if s := mix64(kh ^ e.addrHash); s > bestScore {
+			best, bestScore = e, s
+		}
+	}
+	return best
+}
+
+// pickWeightedHash keeps the lowest −ln(u)/w, the same order as the
+// highest w/−ln(u) without a division by a value that may be 0. Since
+// −ln(u) ≥ 1−u, an endpoint whose (1−u)/w is already above the best score
+// cannot win and its logarithm is skipped: after the first few endpoints
+// almost all are, which makes a pick over 100 endpoints several times
+// cheaper.
+func pickWeightedHash(set *Set, kh uint64) *Endpoint {
+	var best *Endpoint
+	bestScore := math.Inf(1)
+	for i, e := range set.Endpoints {
+		u := (float64(mix64(kh^e.addrHash)>>11) + 0.5) / (1 << 53) // (0, 1)
+		w := set.Weights[i]
+		if (1-u)/w > bestScore {
+			continue
+		}
+		if s := -math.Log(u) / w; s < bestScore || best == nil {
 			best, bestScore = e, s
 		}
 	}

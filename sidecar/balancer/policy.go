@@ -8,13 +8,16 @@ import (
 // Policy picks the endpoint for one request.
 //
 // Pick is called concurrently from every request goroutine. It must not
-// block, take a lock or allocate. eps is a snapshot: never empty, never
+// block, take a lock or allocate. set is a snapshot's: never empty, never
 // modified, and holds only endpoints that may receive traffic (unhealthy and
 // ejected ones are left out when the snapshot is built), so a policy has no
-// availability question of its own to ask. key identifies the client (for
-// ip_hash); other policies ignore it.
+// availability question of its own to ask. When set.Weights is nil every
+// endpoint weighs the same and the policy takes its unweighted path; else it
+// gives each endpoint a share in proportion to its weight, in the way
+// docs/balancing.md describes for that policy. key identifies the client
+// (for ip_hash); other policies ignore it.
 type Policy interface {
-	Pick(eps []*Endpoint, key string) *Endpoint
+	Pick(set *Set, key string) *Endpoint
 }
 
 // Rand is the randomness a policy draws on. Tests inject a fixed sequence so

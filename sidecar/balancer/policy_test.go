@@ -44,7 +44,7 @@ func TestLeastConnPicksFewestActive(t *testing.T) {
 	eps[1].active.Store(1)
 	eps[2].active.Store(2)
 	p, _ := New("least_conn", &seqRand{vals: []int{0}})
-	if got := p.Pick(eps, ""); got != eps[1] {
+	if got := p.Pick(&Set{Endpoints: eps}, ""); got != eps[1] {
 		t.Fatalf("picked %s, want %s", got.Address, eps[1].Address)
 	}
 }
@@ -56,7 +56,7 @@ func TestLeastConnBreaksTiesEvenly(t *testing.T) {
 	counts := map[*Endpoint]int{}
 	const n = 30000
 	for range n {
-		counts[p.Pick(eps, "")]++
+		counts[p.Pick(&Set{Endpoints: eps}, "")]++
 	}
 	if counts[eps[0]] != 0 {
 		t.Fatalf("busier endpoint picked %d times", counts[eps[0]])
@@ -73,7 +73,7 @@ func TestLeastConnTieBreakIsReservoir(t *testing.T) {
 	// The second tie (eps[1]) replaces eps[0] when IntN(2)==0; the third
 	// (eps[2]) replaces it when IntN(3)==0.
 	p := &LeastConn{rnd: &seqRand{vals: []int{0, 1}}}
-	if got := p.Pick(eps, ""); got != eps[1] {
+	if got := p.Pick(&Set{Endpoints: eps}, ""); got != eps[1] {
 		t.Fatalf("picked %s, want %s", got.Address, eps[1].Address)
 	}
 }
@@ -82,7 +82,7 @@ func TestRoundRobinCycles(t *testing.T) {
 	eps := endpoints(3)
 	p, _ := New("round_robin", nil)
 	for i := range 9 {
-		if got := p.Pick(eps, ""); got != eps[i%3] {
+		if got := p.Pick(&Set{Endpoints: eps}, ""); got != eps[i%3] {
 			t.Fatalf("pick %d = %s, want %s", i, got.Address, eps[i%3].Address)
 		}
 	}
@@ -92,7 +92,7 @@ func TestRandomUsesRand(t *testing.T) {
 	eps := endpoints(3)
 	p, _ := New("random", &seqRand{vals: []int{2, 0, 1}})
 	for _, want := range []int{2, 0, 1} {
-		if got := p.Pick(eps, ""); got != eps[want] {
+		if got := p.Pick(&Set{Endpoints: eps}, ""); got != eps[want] {
 			t.Fatalf("picked %s, want %s", got.Address, eps[want].Address)
 		}
 	}
@@ -104,8 +104,8 @@ func TestIPHashIsStableAndMovesOnlyRemovedKeys(t *testing.T) {
 	before := map[string]*Endpoint{}
 	for i := range 1000 {
 		key := fmt.Sprintf("10.0.%d.%d", i/256, i%256)
-		before[key] = p.Pick(eps, key)
-		if again := p.Pick(eps, key); again != before[key] {
+		before[key] = p.Pick(&Set{Endpoints: eps}, key)
+		if again := p.Pick(&Set{Endpoints: eps}, key); again != before[key] {
 			t.Fatalf("key %s moved without a change", key)
 		}
 	}
@@ -113,7 +113,7 @@ func TestIPHashIsStableAndMovesOnlyRemovedKeys(t *testing.T) {
 	fewer := append(append([]*Endpoint{}, eps[:2]...), eps[3:]...)
 	moved := 0
 	for key, was := range before {
-		now := p.Pick(fewer, key)
+		now := p.Pick(&Set{Endpoints: fewer}, key)
 		if was == removed {
 			moved++
 			continue
@@ -133,11 +133,11 @@ func TestP2CEWMAPrefersFasterAndLessBusy(t *testing.T) {
 	eps[0].latency.observe(100e6, now) // 100 ms
 	eps[1].latency.observe(1e6, now)   // 1 ms
 	p := &P2CEWMA{rnd: &seqRand{vals: []int{0, 0}}}
-	if got := p.Pick(eps, ""); got != eps[1] {
+	if got := p.Pick(&Set{Endpoints: eps}, ""); got != eps[1] {
 		t.Fatalf("picked slow endpoint %s", got.Address)
 	}
 	eps[1].active.Store(200) // 1 ms × 201 > 100 ms × 1
-	if got := p.Pick(eps, ""); got != eps[0] {
+	if got := p.Pick(&Set{Endpoints: eps}, ""); got != eps[0] {
 		t.Fatalf("picked overloaded endpoint %s", got.Address)
 	}
 }
@@ -147,7 +147,7 @@ func TestP2CEWMAPenalisesUnmeasuredBusyEndpoint(t *testing.T) {
 	eps[0].latency.observe(50e6, 1e12)
 	eps[1].active.Store(1) // pending first response, no sample
 	p := &P2CEWMA{rnd: &seqRand{vals: []int{1, 0}}}
-	if got := p.Pick(eps, ""); got != eps[0] {
+	if got := p.Pick(&Set{Endpoints: eps}, ""); got != eps[0] {
 		t.Fatalf("picked unmeasured busy endpoint")
 	}
 }

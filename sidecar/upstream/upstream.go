@@ -7,6 +7,7 @@ package upstream
 
 import (
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,8 +23,29 @@ import (
 // Member is one endpoint as a snapshot sees it.
 type Member struct {
 	Endpoint *balancer.Endpoint
+	// Weight is discovery's relative share for the endpoint (Consul's
+	// Service.Weights; 1 without), before any slow-start ramp.
+	Weight int
 	// Healthy is the discovery source's verdict.
 	Healthy bool
+	// Warning: the endpoint's Consul checks warn (health:
+	// passing_or_warning); it is picked only while no passing one is left.
+	Warning bool
+
+	// rampEnd is when the slow-start ramp ends, Unix ns; 0 when not
+	// ramping (an int64, not a time.Time: members are copied on every
+	// snapshot, 1,000s of them for a big service).
+	rampEnd int64
+	t       *tracked // the endpoint's ramp state; nil only in hand-built Members
+}
+
+// SlowStartUntil is when the endpoint's slow-start ramp ends; the zero
+// Time when it is not ramping.
+func (m *Member) SlowStartUntil() time.Time {
+	if m.rampEnd == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, m.rampEnd).UTC()
 }
 
 // Snapshot is an immutable view of an upstream's endpoints. A new one is
@@ -32,8 +54,12 @@ type Snapshot struct {
 	// Members lists every endpoint discovery reported, in its order.
 	Members []Member
 	// Pickable are the endpoints a request may go to: healthy per
-	// discovery and not ejected by the outlier detector.
+	// discovery, not ejected by the outlier detector, and passing — or,
+	// with health: passing_or_warning and no passing one left, warning.
 	Pickable []*balancer.Endpoint
+	// Set is Pickable as the policy picks from it, with the endpoints'
+	// weights when they differ (Consul weights, slow start).
+	Set balancer.Set
 	// Updated is when discovery last delivered a set.
 	Updated time.Time
 }
@@ -57,6 +83,7 @@ type Upstream struct {
 	now    func() time.Time
 	kind   string
 	stats  Stats
+	log    *slog.Logger
 
 	detector *outlier.Detector
 	breaker  *breaker.Breaker
@@ -73,6 +100,8 @@ type Upstream struct {
 	byAddr    map[string]*tracked
 	gen       uint64
 	onRemoved func(address string) // see OnRemoved
+	ramping   bool                 // some member is in its slow-start window: Reweigh has work
+	fallback  bool                 // serving warning endpoints (health: passing_or_warning)
 }
 
 // tracked is an endpoint with the generation of the update that last
@@ -80,6 +109,7 @@ type Upstream struct {
 type tracked struct {
 	ep   *balancer.Endpoint
 	seen uint64
+	ramp rampState
 }
 
 // New builds the runtime for cfg; cfg must be valid.
@@ -102,6 +132,7 @@ func New(cfg config.Upstream, opts Options) (*Upstream, error) {
 		now:      now,
 		kind:     opts.DiscoveryKind,
 		stats:    newStats(),
+		log:      log,
 		byAddr:   make(map[string]*tracked),
 		detector: outlier.NewDetector(cfg.Outlier, outlier.Options{Now: now, Logger: log, Upstream: cfg.Name}),
 		breaker:  breaker.New(cfg.Name, cfg.CircuitBreaker, log),
@@ -181,7 +212,7 @@ func (u *Upstream) Update(instances []discovery.Instance) {
 			t.ep.SetID(in.ID)
 		}
 		t.seen = u.gen
-		members = append(members, Member{Endpoint: t.ep, Healthy: in.Healthy})
+		members = append(members, Member{Endpoint: t.ep, Healthy: in.Healthy, Weight: max(in.Weight, 1), Warning: in.Warning, t: t})
 		if in.Healthy {
 			hosts = append(hosts, &t.ep.Outlier)
 		}
@@ -201,16 +232,34 @@ func (u *Upstream) Update(instances []discovery.Instance) {
 	u.stats.discoveryUpdates.Add(1)
 }
 
-// publishLocked swaps in a snapshot of members whose pickable endpoints
-// are the healthy, non-ejected ones. u.mu is held.
+// publishLocked swaps in a snapshot of members (which it owns and
+// annotates with their slow-start state) whose pickable endpoints are the
+// healthy, non-ejected, passing ones — or the warning ones when none is
+// passing and health is passing_or_warning — with their weights. u.mu is
+// held.
 func (u *Upstream) publishLocked(members []Member, updated time.Time) {
-	pickable := make([]*balancer.Endpoint, 0, len(members))
+	now := u.now()
+	u.rampLocked(members, now, u.snap.Load() == nil)
+	var passing, warning int
 	for _, m := range members {
 		if m.Healthy && !m.Endpoint.Outlier.Ejected() {
-			pickable = append(pickable, m.Endpoint)
+			if m.Warning {
+				warning++
+			} else {
+				passing++
+			}
 		}
 	}
-	u.snap.Store(&Snapshot{Members: members, Pickable: pickable, Updated: updated})
+	useWarning := passing == 0 && warning > 0 && u.cfg.Health == config.HealthPassingOrWarning
+	u.noteFallbackLocked(useWarning, passing, warning)
+	eps := make([]*balancer.Endpoint, 0, max(passing, warning))
+	for i := range members {
+		if pickable(&members[i], useWarning) {
+			eps = append(eps, members[i].Endpoint)
+		}
+	}
+	set := balancer.NewSet(eps, u.weightsLocked(members, useWarning, now))
+	u.snap.Store(&Snapshot{Members: members, Pickable: eps, Set: set, Updated: updated})
 }
 
 // republish rebuilds the snapshot after ejection state changed. Off the
@@ -219,7 +268,7 @@ func (u *Upstream) republish() {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if s := u.snap.Load(); s != nil {
-		u.publishLocked(s.Members, s.Updated)
+		u.publishLocked(slices.Clone(s.Members), s.Updated)
 	}
 }
 
@@ -260,7 +309,7 @@ func (u *Upstream) pick(key string, avoid *balancer.Endpoint) (*balancer.Endpoin
 	if s == nil || len(s.Pickable) == 0 {
 		return nil, false
 	}
-	e := u.policy.Pick(s.Pickable, key)
+	e := u.policy.Pick(&s.Set, key)
 	if e == avoid && len(s.Pickable) > 1 {
 		e = leastActiveExcept(s.Pickable, avoid)
 	}
