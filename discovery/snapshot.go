@@ -28,9 +28,14 @@ type snapshotFormat struct {
 	Upstreams map[string][]snapshotInstance `json:"upstreams"`
 }
 
+// snapshotInstance is one saved instance. Weight and warning are left out
+// when they are the defaults, so files written before they existed load
+// unchanged; a seeded set keeps Consul's shares and the warning fallback.
 type snapshotInstance struct {
 	Address string `json:"address"`
 	ID      string `json:"id"`
+	Weight  int    `json:"weight,omitempty"`
+	Warning bool   `json:"warning,omitempty"`
 }
 
 const snapshotVersion = 1
@@ -57,7 +62,7 @@ func OpenSnapshotFile(path string) (*SnapshotFile, error) {
 	for name, list := range f.Upstreams {
 		set := make([]Instance, len(list))
 		for i, in := range list {
-			set[i] = Instance{Address: in.Address, ID: in.ID, Healthy: true}
+			set[i] = Instance{Address: in.Address, ID: in.ID, Healthy: true, Weight: in.Weight, Warning: in.Warning}
 		}
 		s.sets[name] = set
 	}
@@ -82,7 +87,7 @@ func (s *SnapshotFile) Save(upstream string, set []Instance) error {
 	for name, set := range s.sets {
 		list := make([]snapshotInstance, len(set))
 		for i, in := range set {
-			list[i] = snapshotInstance{Address: in.Address, ID: in.ID}
+			list[i] = snapshotInstance{Address: in.Address, ID: in.ID, Weight: in.Weight, Warning: in.Warning}
 		}
 		f.Upstreams[name] = list
 	}

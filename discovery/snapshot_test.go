@@ -14,7 +14,8 @@ func TestSnapshotFileRoundTrip(t *testing.T) {
 	if err != nil || s.Get("payments") != nil {
 		t.Fatalf("missing file: %v %v", err, s.Get("payments"))
 	}
-	set := []Instance{{Address: "10.0.0.1:80", ID: "a", Healthy: true}}
+	set := []Instance{{Address: "10.0.0.1:80", ID: "a", Healthy: true},
+		{Address: "10.0.0.2:80", ID: "b", Healthy: true, Weight: 10, Warning: true}}
 	if err := s.Save("payments", set); err != nil {
 		t.Fatal(err)
 	}
