@@ -5,6 +5,7 @@ package localreply
 import (
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // Header carries the reason on every local reply.
@@ -26,6 +27,7 @@ const (
 	BadRequest
 	UpstreamProtocolError
 	NoRoute
+	RateLimited
 	Forbidden
 	NumReasons int = iota
 )
@@ -41,10 +43,11 @@ var names = [NumReasons]string{
 	"bad_request",
 	"upstream_protocol_error",
 	"no_route",
+	"rate_limited",
 	"forbidden",
 }
 
-var statuses = [NumReasons]int{503, 503, 503, 503, 502, 502, 504, 400, 502, 404, 403}
+var statuses = [NumReasons]int{503, 503, 503, 503, 502, 502, 504, 400, 502, 404, 429, 403}
 
 // String is the code as it appears in the header and in metrics.
 func (r Reason) String() string {
@@ -77,4 +80,34 @@ func Write(w http.ResponseWriter, r Reason, status int, detail string) {
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(body))
+}
+
+// RetryAfterHeader tells a client refused with rate_limited when to come
+// back (RFC 9110, section 10.2.3).
+const RetryAfterHeader = "Retry-After"
+
+// retryAfterValues are the header's values for 1..60 seconds, formatted
+// once: a refusal is what an overloaded client hits most, and formatting
+// the common waits again for each would allocate.
+var retryAfterValues = func() (v [61][]string) {
+	for n := 1; n < len(v); n++ {
+		v[n] = []string{strconv.Itoa(n)}
+	}
+	return v
+}()
+
+// SetRetryAfter sets Retry-After on h to d in whole seconds, rounded up and
+// at least 1 (a client told 0 would come straight back). Call it before
+// Write. The shared value slices are never written to: net/http and h1
+// only read a header, and Set or Add on it replace or grow a copy.
+func SetRetryAfter(h http.Header, d time.Duration) {
+	n := int64((d + time.Second - 1) / time.Second)
+	if n < 1 {
+		n = 1
+	}
+	if n < int64(len(retryAfterValues)) {
+		h[RetryAfterHeader] = retryAfterValues[n]
+		return
+	}
+	h[RetryAfterHeader] = []string{strconv.FormatInt(n, 10)}
 }
