@@ -13,6 +13,8 @@ import (
 // outlier ejection and the breaker are for choosing among remote
 // endpoints and do not apply: a failing local app is the app's answer.
 // The caller's sidecar bounds the time, so there is no timeout here either.
+// inbound.rate_limit becomes this route's rate_limit, so the inbound
+// handler refuses over it as an upstream's does (docs/rate-limits.md).
 func inboundUpstream(cfg *config.Config) config.Upstream {
 	u := config.DefaultUpstream()
 	u.Name = "inbound"
@@ -22,5 +24,6 @@ func inboundUpstream(cfg *config.Config) config.Upstream {
 	u.Retries.Attempts = 0
 	u.Outlier.Enabled = false
 	u.CircuitBreaker.MinRequests = math.MaxInt32 // never opens
+	u.RateLimit = cfg.Inbound.RateLimit
 	return u
 }

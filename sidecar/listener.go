@@ -64,6 +64,7 @@ func (s *Sidecar) newListener(key string, lc config.Listener, routes map[string]
 		return &listener{cfg: lc, port: prev.port, srv: prev.srv, handler: prev.handler, tunnels: tunnels, table: table, kept: true}, nil
 	}
 	l := &listener{cfg: lc, table: table, tunnels: tunnels, handler: router.NewHandler(lc.Name, lc.Protocol, table, s.log)}
+	l.handler.SetAccessLog(s.accessLog)
 	switch lc.Protocol {
 	case config.ProtocolHTTP:
 		l.srv = s.h1Server(l.handler, l.handler)

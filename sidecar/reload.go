@@ -32,9 +32,12 @@ import (
 //     upstreams) and swapped in: requests already matched finish on the
 //     old table and the old upstream handlers. A listener on the same
 //     address and protocol keeps its server and connections; otherwise its
-//     port is taken over, or a new one bound, as for upstreams.
+//     port is taken over, or a new one bound, as for upstreams;
+//   - a changed access_log is opened before anything changes and swapped
+//     in; the old log writes what was queued for it, then closes
+//     (accesslog.go).
 //
-// Reload waits until Run has started serving. Only `upstreams` and `listeners` are reloaded. Changes elsewhere (service, inbound,
+// Reload waits until Run has started serving. Only `upstreams`, `listeners` and `access_log` are reloaded. Changes elsewhere (service, inbound,
 // consul, tracing, admin, log, limits, drain_timeout) need a restart; they are
 // ignored, and the returned warnings say which. If any new address cannot
 // be bound, nothing changes and the error says why.
@@ -52,6 +55,7 @@ func (s *Sidecar) Reload(next *config.Config) (warnings []string, err error) {
 	eff := *cur
 	eff.Upstreams = next.Upstreams
 	eff.Listeners = next.Listeners
+	eff.AccessLog = next.AccessLog
 	eff.File = next.File
 	for _, sec := range []struct {
 		name      string
@@ -121,6 +125,11 @@ func (s *Sidecar) Reload(next *config.Config) (warnings []string, err error) {
 		lst = append(lst, l)
 	}
 
+	nextLog, logChanged, err := s.prepareAccessLog(cur.AccessLog, next.AccessLog)
+	if err != nil {
+		return fail(err)
+	}
+
 	// Swap: new routes take over, then the listeners' new tables that
 	// point at them; only then do replaced and removed ones drain, so a
 	// request that matched in an old table still finds its upstream's
@@ -186,6 +195,9 @@ func (s *Sidecar) Reload(next *config.Config) (warnings []string, err error) {
 	go func() { batch.Wait(); cancel() }()
 	s.routes, s.order, s.lst = routes, order, lst
 	s.publishUpstreams()
+	if logChanged {
+		s.swapAccessLog(nextLog, next.AccessLog)
+	}
 	s.cfg.Store(&eff)
 	s.log.Info("config reloaded", "file", next.File, "upstreams", len(order), "listeners", len(lst), "ignored_sections", len(warnings))
 	return warnings, nil

@@ -104,7 +104,7 @@ func (s *Sidecar) newRoute(key string, uc config.Upstream, inbound bool, prev *r
 // handlerOptions are the proxy handler's options for this sidecar.
 func (s *Sidecar) handlerOptions(inbound, tunnels bool) proxy.Options {
 	opts := proxy.Options{Logger: s.log, Tracing: s.tracing, Inbound: inbound,
-		StreamIdleTimeout: s.cfg.Load().Limits.StreamIdleTimeout, Tunnels: tunnels}
+		StreamIdleTimeout: s.cfg.Load().Limits.StreamIdleTimeout, Tunnels: tunnels, AccessLog: s.accessLog}
 	if inbound && s.cfg.Load().Connect.Enabled {
 		opts.Authorize = s.authorizeInbound // intentions, per request
 	}

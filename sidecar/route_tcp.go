@@ -11,5 +11,5 @@ import (
 // pool of upstream connections to drop, and no handler to swap: a reload
 // hands the port to a new server, and the old one drains its pairs.
 func (s *Sidecar) tcpRoute(r *route, tlsCfg *tls.Config) {
-	r.srv = tcpproxy.New(r.up, tcpproxy.Options{Logger: s.log, TLS: tlsCfg})
+	r.srv = tcpproxy.New(r.up, tcpproxy.Options{Logger: s.log, TLS: tlsCfg, AccessLog: s.accessLog})
 }

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/outrigger-mesh/outrigger/sidecar/accesslog"
 	"github.com/outrigger-mesh/outrigger/sidecar/admin"
 	"github.com/outrigger-mesh/outrigger/sidecar/config"
 	"github.com/outrigger-mesh/outrigger/sidecar/connect"
@@ -38,6 +39,10 @@ type Sidecar struct {
 	cfg atomic.Pointer[config.Config]        // the effective config, for /config
 	ups atomic.Pointer[[]*upstream.Upstream] // for /upstreams and /metrics
 	lns atomic.Pointer[[]*router.Handler]    // the routing listeners, likewise
+
+	// accessLog is every listener's access log; a reload swaps the
+	// Logger inside it (accesslog.go).
+	accessLog *accesslog.Sink
 
 	mu       sync.Mutex        // serialises Reload and the shutdown
 	routes   map[string]*route // by upstream name
@@ -73,11 +78,22 @@ func New(cfg *config.Config, opts Options) (_ *Sidecar, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Sidecar{log: log, routes: map[string]*route{}, failed: make(chan error, 1), started: make(chan struct{})}
+	s := &Sidecar{log: log, routes: map[string]*route{}, failed: make(chan error, 1), started: make(chan struct{}),
+		accessLog: accesslog.NewSink()}
 	s.cfg.Store(cfg)
 	defer func() {
 		if err != nil {
 			s.closePorts()
+		}
+	}()
+	al, err := s.openAccessLog(cfg.AccessLog)
+	if err != nil {
+		return nil, err
+	}
+	s.accessLog.Swap(al)
+	defer func() {
+		if err != nil {
+			s.accessLog.Close(context.Background())
 		}
 	}()
 	s.tracing, err = tracing.Setup(context.Background(), cfg.Tracing, cfg.Service, tracing.Options{Version: opts.Version, Logger: log})
@@ -317,6 +333,7 @@ func (s *Sidecar) drain() {
 	case <-retired:
 	case <-ctx.Done():
 	}
+	s.closeAccessLog(ctx) // the drained requests' lines are written
 	// Spans of the drained requests go out last, within what is left of
 	// drain_timeout (at least a second), so an unreachable collector
 	// cannot hold up the exit for long.

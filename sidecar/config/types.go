@@ -53,7 +53,7 @@ type Inbound struct {
 	RateLimit RateLimit `mapstructure:"rate_limit" json:"rate_limit"`
 }
 
-// RateLimit is a token bucket local to this sidecar (docs/traffic.md).
+// RateLimit is a token bucket local to this sidecar (docs/rate-limits.md).
 type RateLimit struct {
 	// RequestsPerSecond is the bucket's refill rate; 0 turns the limit off.
 	RequestsPerSecond float64 `mapstructure:"requests_per_second" json:"requests_per_second"`

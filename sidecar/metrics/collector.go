@@ -63,6 +63,9 @@ var (
 	descDiscoveryLast = prometheus.NewDesc("outrigger_discovery_last_update_timestamp_seconds",
 		"Unix time of the last endpoint set delivered by discovery (0 before the first).",
 		[]string{"upstream"}, nil)
+	descAccessLogDropped = prometheus.NewDesc("outrigger_access_log_dropped_total",
+		"Access-log lines dropped rather than hold up a request: the queue was full (a slow disk) or a write failed (a full disk).",
+		nil, nil)
 )
 
 // Collector reads the current upstreams and listeners at every scrape.
@@ -80,6 +83,9 @@ type Source interface {
 	// without one: only its local replies are reported, as upstream
 	// "inbound" (a name no upstream may have).
 	Inbound() *upstream.Upstream
+	// AccessLogDropped is outrigger_access_log_dropped_total: it never
+	// goes backwards, across reloads too.
+	AccessLogDropped() uint64
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -93,7 +99,7 @@ func NewCollector(src Source) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descDuration, descActive, descEndpoints,
 		descLocalReplies, descRetries, descDiscoveryUpdates, descDiscoveryErrors, descDiscoveryLast,
-		descEjections, descBreaker, descListenerRequests, descConnectDenied, descLeafExpiry} {
+		descEjections, descBreaker, descListenerRequests, descConnectDenied, descLeafExpiry, descAccessLogDropped} {
 		ch <- d
 	}
 }
@@ -101,6 +107,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.collectListeners(ch)
+	ch <- prometheus.MustNewConstMetric(descAccessLogDropped, prometheus.CounterValue, float64(c.src.AccessLogDropped()))
 	if in := c.src.Inbound(); in != nil {
 		for r := range localreply.NumReasons {
 			reason := localreply.Reason(r)

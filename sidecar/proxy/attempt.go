@@ -44,6 +44,7 @@ func (h *Handler) attempt(ctx context.Context, cs *clientSide, span trace.Span, 
 			h.localReply(ctx, cs, w, refused.Reason, refused.Reason.Status(), refused.Detail)
 			return
 		}
+		cs.endpoint, cs.retries = a.Endpoint().Address, n
 		t := h.try(ctx, &a, r, &body, tunnel)
 		if t.resp != nil && tunnel && switched(r, t.resp) {
 			h.relay(ctx, cs, w, &a, t.resp)

@@ -28,7 +28,9 @@ func streamBody(cs *clientSide, w http.ResponseWriter, body io.Reader, flush boo
 		if n > 0 {
 			cs.beforeWrite()
 			live := cs.ctx.Err() == nil
-			if _, werr := w.Write(buf[:n]); werr != nil {
+			nw, werr := w.Write(buf[:n])
+			cs.written += int64(nw)
+			if werr != nil {
 				return nil, werr
 			}
 			if flush && flusher != nil {

@@ -44,6 +44,13 @@ type clientSide struct {
 	// status is the status the client was sent (the answer's or a local
 	// reply's), 0 while none was: what a routing listener counts.
 	status int
+	// For the access log: the last attempt's endpoint and the retries
+	// before it, the local reply's code ("" for an upstream's answer), and
+	// the answer's body bytes written to the client.
+	endpoint string
+	retries  int
+	reply    string
+	written  int64
 }
 
 // newClientSide bounds w's request, whose context is ctx, by timeout and
@@ -117,7 +124,8 @@ type bodyReader struct {
 	r     io.ReadCloser
 	rd    interface{ SetReadDeadline(time.Time) error } // nil: not supported
 	bound time.Duration
-	done  atomic.Bool // the body ended (EOF or an error)
+	done  atomic.Bool  // the body ended (EOF or an error)
+	read  atomic.Int64 // bytes read from the client, for the access log
 
 	mu     sync.Mutex
 	ended  bool      // the handler returned
@@ -128,6 +136,7 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	b.setRead(time.Now().Add(b.bound), false)
 	live := b.ctx.Err() == nil
 	n, err := b.r.Read(p)
+	b.read.Add(int64(n))
 	if err == nil && live && b.ctx.Err() != nil {
 		// The request's time ran out while the client was sending: the
 		// client's doing, whatever fails next on the upstream side.

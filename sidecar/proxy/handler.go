@@ -18,8 +18,10 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/outrigger-mesh/outrigger/sidecar/accesslog"
 	"github.com/outrigger-mesh/outrigger/sidecar/h1"
 	"github.com/outrigger-mesh/outrigger/sidecar/localreply"
+	"github.com/outrigger-mesh/outrigger/sidecar/ratelimit"
 	"github.com/outrigger-mesh/outrigger/sidecar/upstream"
 	"github.com/outrigger-mesh/outrigger/tracing"
 )
@@ -36,6 +38,8 @@ type Handler struct {
 	idle      time.Duration // limits.stream_idle_timeout
 	tunnels   bool          // WebSocket and CONNECT may be relayed
 	authorize func(*http.Request) bool
+	limit     *ratelimit.Limiter // the upstream's rate_limit; nil: off
+	alog      *accesslog.Sink    // the access log; nil or without a Logger: off
 	upgraded  Tunnels
 	inflight  atomic.Int64 // ServeHTTP calls running, for Retire
 }
@@ -58,6 +62,9 @@ type Options struct {
 	// inbound listener: Consul intentions, docs/connect.md); false is a
 	// 403 forbidden. It is called concurrently and must not block.
 	Authorize func(r *http.Request) bool
+	// AccessLog is the sidecar's access log (docs/access-log.md); nil:
+	// none. Its Logger is loaded per request, so a reload can switch it.
+	AccessLog *accesslog.Sink
 }
 
 // NewHandler returns the handler for up, forwarding through t.
@@ -71,7 +78,8 @@ func NewHandler(up *upstream.Upstream, t Transport, opts Options) *Handler {
 		kind = trace.SpanKindServer
 	}
 	return &Handler{up: up, transport: t, log: log, tr: opts.Tracing, spanKind: kind,
-		timeout: up.Config().Timeout, idle: opts.StreamIdleTimeout, tunnels: opts.Tunnels, authorize: opts.Authorize}
+		timeout: up.Config().Timeout, idle: opts.StreamIdleTimeout, tunnels: opts.Tunnels, authorize: opts.Authorize,
+		limit: ratelimit.New(up.Config().RateLimit, up.Now), alog: opts.AccessLog}
 }
 
 // ServeHTTP implements http.Handler: a request on the upstream's own
@@ -88,6 +96,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, via *Via) {
 	defer h.inflight.Add(-1)
 	ctx := r.Context()
 	cs := newClientSide(ctx, w, h.timeout, h.idle)
+	var span trace.Span
+	if lg := h.alog.Logger(); lg != nil { // off: this nil check is the whole cost
+		defer h.logRequest(lg, lg.Now(), &cs, r, &span, via)
+	}
 	if via != nil {
 		defer via.served(&cs) // also when the exchange is aborted (a panic)
 		cs.tunnels = via.Tunnels
@@ -97,7 +109,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, via *Via) {
 			return
 		}
 	}
-	span := trace.SpanFromContext(ctx)
+	span = trace.SpanFromContext(ctx)
 	if h.tr != nil {
 		// The span ends when ServeHTTP returns: after the response body.
 		ctx, span = h.tr.Start(ctx, r.Header, h.spanKind, r.Method+" "+h.up.Name(),
@@ -111,11 +123,16 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, via *Via) {
 		h.localReply(ctx, &cs, w, localreply.Forbidden, localreply.Forbidden.Status(), "Consul intentions deny the source service")
 		return
 	}
+	start := h.up.Now() // one clock read for the bucket and the request's duration
+	if ok, wait := h.limit.AllowAt(start); !ok {
+		h.rateLimited(ctx, &cs, w, wait)
+		return
+	}
 	if !h.up.Admit() {
 		h.localReply(ctx, &cs, w, localreply.Overflow, localreply.Overflow.Status(), "max_requests concurrent requests already in flight")
 		return
 	}
-	defer h.up.Release(h.up.Now())
+	defer h.up.Release(start)
 
 	if h.timeout > 0 {
 		var cancel context.CancelFunc
@@ -139,6 +156,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, via *Via) {
 func (h *Handler) localReply(ctx context.Context, cs *clientSide, w http.ResponseWriter, reason localreply.Reason, status int, detail string) {
 	h.up.Stats().LocalReply(reason)
 	cs.status = status
+	cs.reply, cs.written = reason.String(), LocalReplyBodyLen(reason, detail)
 	if h.log.Enabled(ctx, slog.LevelDebug) {
 		h.log.Debug("local reply", "upstream", h.up.Name(), "reason", reason.String(), "detail", detail)
 	}

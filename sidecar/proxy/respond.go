@@ -32,6 +32,7 @@ func (h *Handler) respond(ctx context.Context, cs *clientSide, w http.ResponseWr
 	announceTrailers(dst, resp.Trailer)
 	if exhausted {
 		dst.Set(localreply.Header, localreply.RetryBudgetExhausted.String())
+		cs.reply = localreply.RetryBudgetExhausted.String()
 	}
 	cs.beforeWrite()
 	cs.status = resp.StatusCode

@@ -5,7 +5,9 @@ import (
 	"log/slog"
 	"net/http"
 	"sync/atomic"
+	"time"
 
+	"github.com/outrigger-mesh/outrigger/sidecar/accesslog"
 	"github.com/outrigger-mesh/outrigger/sidecar/localreply"
 	"github.com/outrigger-mesh/outrigger/sidecar/proxy"
 	"github.com/outrigger-mesh/outrigger/sidecar/statuscount"
@@ -26,6 +28,7 @@ type Handler struct {
 	// refused itself (400, 431). Their route label is "".
 	unrouted statuscount.Codes
 	replies  [localreply.NumReasons]atomic.Uint64
+	alog     *accesslog.Sink // its own replies' access log (accesslog.go); nil: none
 }
 
 // NewHandler returns the handler of listener name serving t.
@@ -59,18 +62,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// A route must not be reachable by a path that an endpoint would
 		// resolve elsewhere: "/public/../admin" matches "/public/" here
 		// and is "/admin" there. Clients normalise paths before sending.
-		h.reply(w, localreply.BadRequest, http.StatusBadRequest, "the path has . or .. segments")
+		h.reply(w, r, localreply.BadRequest, http.StatusBadRequest, "the path has . or .. segments")
 		return
 	}
 	if r.Method == http.MethodConnect {
 		// A tunnel to an authority has no path to route by.
-		h.reply(w, localreply.BadRequest, http.StatusBadRequest, "CONNECT is not supported on a routing listener")
+		h.reply(w, r, localreply.BadRequest, http.StatusBadRequest, "CONNECT is not supported on a routing listener")
 		return
 	}
 	t := h.table.Load()
 	rt := t.Match(r)
 	if rt == nil {
-		h.reply(w, localreply.NoRoute, http.StatusNotFound, "no route of listener "+h.name+" matches")
+		h.reply(w, r, localreply.NoRoute, http.StatusNotFound, "no route of listener "+h.name+" matches")
 		return
 	}
 	tg := &rt.targets[0]
@@ -81,13 +84,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tg.seat.ServeVia(w, r, &rt.via)
 }
 
-func (h *Handler) reply(w http.ResponseWriter, reason localreply.Reason, status int, detail string) {
+func (h *Handler) reply(w http.ResponseWriter, r *http.Request, reason localreply.Reason, status int, detail string) {
+	var start time.Time
+	lg := h.alog.Logger()
+	if lg != nil {
+		start = lg.Now()
+	}
 	h.replies[reason].Add(1)
 	h.unrouted.Inc(status)
 	if h.log.Enabled(context.Background(), slog.LevelDebug) {
 		h.log.Debug("local reply", "listener", h.name, "reason", reason.String(), "detail", detail)
 	}
 	localreply.Write(w, reason, status, detail)
+	if lg != nil {
+		h.logReply(lg, start, r, reason, status, detail)
+	}
 }
 
 // CountBadRequest counts a request the listener's codec refused itself

@@ -22,6 +22,17 @@ const statusOK = 200
 // pair. It runs on the connection's own goroutine.
 func (s *Server) serve(sess *session) {
 	defer s.untrack(sess)
+	if lg := s.alog.Logger(); lg != nil {
+		defer s.logConn(lg, lg.Now(), sess)
+	}
+	// rate_limit counts connections here: a TCP stream has no requests to
+	// count, and no way to say Retry-After, so a connection over the rate
+	// is reset at once, before the concurrency cap and without a dial
+	// (docs/rate-limits.md).
+	if ok, _ := s.limit.Allow(); !ok {
+		s.refuse(sess, localreply.RateLimited, "over the rate_limit of this sidecar")
+		return
+	}
 	if !s.up.Admit() {
 		s.refuse(sess, localreply.Overflow, "max_requests connections already open")
 		return
@@ -42,7 +53,11 @@ func (s *Server) serve(sess *session) {
 		a.End(upstream.Failed(upstream.ClientGone))
 		return
 	}
-	a.End(sess.relay(s.idle))
+	o := sess.relay(s.idle)
+	if o.Kind == upstream.Reset {
+		sess.reply = localreply.UpstreamReset.String()
+	}
+	a.End(o)
 }
 
 // refuse closes the client connection with a reset (the application sees
@@ -50,6 +65,7 @@ func (s *Server) serve(sess *session) {
 // and counts the local reply.
 func (s *Server) refuse(sess *session, r localreply.Reason, detail string) {
 	s.up.Stats().LocalReply(r)
+	sess.reply = r.String()
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
 		s.log.Debug("local reply", "upstream", s.up.Name(), "reason", r.String(), "detail", detail)
 	}
@@ -82,6 +98,7 @@ func (s *Server) connect(sess *session) (a upstream.Attempt, conn net.Conn, reas
 			return a, nil, &refused.Reason
 		}
 		addr := a.Endpoint().Address
+		sess.endpoint, sess.retries = addr, n
 		c, err := h1.Dial(s.dialCtx, &s.dialer, addr, s.tls)
 		if err == nil {
 			a.Settle()

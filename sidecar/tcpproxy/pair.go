@@ -53,6 +53,14 @@ type session struct {
 	// Shared by the two directions.
 	last atomic.Int64   // when a byte last moved (as seen), in ns since base
 	eof  [2]atomic.Bool // per direction: its source ended with EOF
+
+	// For the access log: bytes moved per direction, and what the serving
+	// goroutine learnt (the last endpoint tried, the retries before it,
+	// the local reply's or the failure's code).
+	moved    [2]atomic.Int64
+	endpoint string
+	retries  int
+	reply    string
 }
 
 // attach publishes the endpoint connection; false (and c closed) when the
@@ -146,13 +154,15 @@ func (s *session) relay(idle time.Duration) upstream.Outcome {
 // drains less than one round within idle_timeout counts as idle.
 func (s *session) pipe(dir int, dst, src net.Conn) {
 	if s.idle <= 0 {
-		_, err := io.Copy(dst, src)
+		n, err := io.Copy(dst, src)
+		s.moved[dir].Add(n)
 		s.finish(dir, dst, err)
 		return
 	}
 	for {
 		src.SetReadDeadline(time.Now().Add(s.slice))
 		n, err := io.Copy(dst, src)
+		s.moved[dir].Add(n)
 		if n > 0 {
 			s.last.Store(int64(time.Since(s.base)))
 		}

@@ -23,7 +23,9 @@ import (
 	"time"
 
 	"github.com/outrigger-mesh/outrigger/sidecar/accept"
+	"github.com/outrigger-mesh/outrigger/sidecar/accesslog"
 	"github.com/outrigger-mesh/outrigger/sidecar/config"
+	"github.com/outrigger-mesh/outrigger/sidecar/ratelimit"
 	"github.com/outrigger-mesh/outrigger/sidecar/upstream"
 )
 
@@ -44,6 +46,9 @@ type Options struct {
 	// TLS wraps every upstream connection (a mesh upstream's mTLS); nil:
 	// plaintext.
 	TLS *tls.Config
+	// AccessLog gets a line per connection when it ends (accesslog.go);
+	// nil: none.
+	AccessLog *accesslog.Sink
 }
 
 // Server relays the connections of one upstream listener. Every connection
@@ -55,9 +60,13 @@ type Server struct {
 	log      *slog.Logger
 	dialer   net.Dialer
 	tls      *tls.Config // nil: plaintext
+	alog     *accesslog.Sink
 	idle     time.Duration
 	maxConns int64
 	ipHash   bool // the pick key (client IP) is only worth computing for ip_hash
+	// limit is rate_limit, per new connection (nil: off), on the
+	// upstream's clock.
+	limit *ratelimit.Limiter
 
 	// dialCtx ends in-progress connects when Shutdown's deadline passes.
 	dialCtx    context.Context
@@ -92,9 +101,11 @@ func New(up *upstream.Upstream, opts Options) *Server {
 		log:        log,
 		dialer:     net.Dialer{Timeout: dialTimeout},
 		tls:        opts.TLS,
+		alog:       opts.AccessLog,
 		idle:       idle,
 		maxConns:   int64(cfg.CircuitBreaker.MaxRequests),
 		ipHash:     cfg.LB == config.LBIPHash,
+		limit:      ratelimit.New(cfg.RateLimit, up.Now),
 		dialCtx:    ctx,
 		cancelDial: cancel,
 		sessions:   map[*session]struct{}{},
