@@ -37,8 +37,10 @@ import (
 //     in; the old log writes what was queued for it, then closes
 //     (accesslog.go).
 //
-// Reload waits until Run has started serving. Only `upstreams`, `listeners` and `access_log` are reloaded. Changes elsewhere (service, inbound,
-// consul, tracing, admin, log, limits, drain_timeout) need a restart; they are
+// Reload waits until Run has started serving. Only `upstreams`,
+// `listeners` and `access_log` are reloaded. Changes elsewhere (service,
+// inbound, consul, tracing, admin, log, limits, drain_timeout) need a
+// restart; they are
 // ignored, and the returned warnings say which. If any new address cannot
 // be bound, nothing changes and the error says why.
 func (s *Sidecar) Reload(next *config.Config) (warnings []string, err error) {
@@ -67,7 +69,7 @@ func (s *Sidecar) Reload(next *config.Config) (warnings []string, err error) {
 		{"drain_timeout", cur.DrainTimeout, next.DrainTimeout}, {"connect", cur.Connect, next.Connect},
 	} {
 		if !reflect.DeepEqual(sec.old, sec.next) {
-			warnings = append(warnings, sec.name+": changed, but only upstreams and listeners are reloaded; restart to apply it")
+			warnings = append(warnings, sec.name+": changed, but only upstreams, listeners and access_log are reloaded; restart to apply it")
 		}
 	}
 
