@@ -137,7 +137,9 @@ func TestLatencyWindowResetsEachSweep(t *testing.T) {
 		return f.d.Sweep()
 	}
 	// 6 + 6 slow answers: enough together, but never in one interval.
-	if interval(6) || interval(6) || f.hosts[2].Ejected() {
+	first := interval(6)
+	second := interval(6)
+	if first || second || f.hosts[2].Ejected() {
 		t.Fatal("the previous interval's answers were counted again")
 	}
 	if !interval(10) || !f.hosts[2].Ejected() {
