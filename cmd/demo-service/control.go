@@ -15,11 +15,12 @@ import (
 )
 
 // controlConfig is one run of the "control" subcommand: flip the failure
-// switch of the demo-service instance at addr.
+// or slow switch of the demo-service instance at addr.
 type controlConfig struct {
 	addr    string
-	action  string // "fail" or "heal"
-	status  int    // with fail
+	action  string        // "fail", "slow" or "heal"
+	status  int           // with fail
+	delay   time.Duration // with slow
 	timeout time.Duration
 }
 
@@ -37,7 +38,7 @@ func parseControlFlags(args []string, stderr io.Writer) (controlConfig, error) {
 	fs := flag.NewFlagSet("demo-service control", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: demo-service control -addr HOST:PORT fail [-status %d] | heal\n", defaultFailStatus)
+		fmt.Fprintf(stderr, "usage: demo-service control -addr HOST:PORT fail [-status %d] | slow -delay D | heal\n", defaultFailStatus)
 		fs.PrintDefaults()
 	}
 	controlFlags(fs, &c)
@@ -47,7 +48,7 @@ func parseControlFlags(args []string, stderr io.Writer) (controlConfig, error) {
 	var errs []error
 	rest := fs.Args()
 	if len(rest) == 0 {
-		errs = append(errs, errors.New("an action is required: fail or heal"))
+		errs = append(errs, errors.New("an action is required: fail, slow or heal"))
 	} else {
 		c.action = rest[0]
 		afs := flag.NewFlagSet("demo-service control "+c.action, flag.ContinueOnError)
@@ -57,9 +58,12 @@ func parseControlFlags(args []string, stderr io.Writer) (controlConfig, error) {
 		case "fail":
 			afs.IntVar(&c.status, "status", defaultFailStatus,
 				fmt.Sprintf("the status every request but /health and /control/* gets (%d..%d)", minFailStatus, maxFailStatus))
+		case "slow":
+			afs.DurationVar(&c.delay, "delay", 0,
+				fmt.Sprintf("what every request but /health and /control/* waits on top of -latency (above 0, at most %s; required)", maxSlowDelay))
 		case "heal":
 		default:
-			return c, fmt.Errorf("unknown action %q: want fail or heal", c.action)
+			return c, fmt.Errorf("unknown action %q: want fail, slow or heal", c.action)
 		}
 		if err := afs.Parse(rest[1:]); err != nil {
 			return c, errReported{err}
@@ -72,6 +76,11 @@ func parseControlFlags(args []string, stderr io.Writer) (controlConfig, error) {
 		errs = append(errs, errors.New("-addr is required"))
 	} else if host, port, err := net.SplitHostPort(c.addr); err != nil || host == "" || port == "" {
 		errs = append(errs, fmt.Errorf("-addr %q: must be host:port", c.addr))
+	}
+	if c.action == "slow" && c.delay == 0 {
+		errs = append(errs, errors.New("slow: -delay is required, e.g. -delay 200ms"))
+	} else if c.delay < 0 || c.delay > maxSlowDelay {
+		errs = append(errs, fmt.Errorf("-delay must be above 0 and at most %s, got %s", maxSlowDelay, c.delay))
 	}
 	if c.status < minFailStatus || c.status > maxFailStatus {
 		errs = append(errs, fmt.Errorf("-status must be an HTTP error status (%d..%d), got %d", minFailStatus, maxFailStatus, c.status))
@@ -95,9 +104,12 @@ func runControl(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "demo-service control: %v\n", err)
 		return exitFailure
 	}
-	if st.Failing {
+	switch c.action {
+	case "fail":
 		fmt.Fprintf(stdout, "%s (%s): failing on purpose: every request but /health and /control/* answers %d\n", st.Instance, st.Listen, st.Status)
-	} else {
+	case "slow":
+		fmt.Fprintf(stdout, "%s (%s): slow on purpose: every request but /health and /control/* waits %s more\n", st.Instance, st.Listen, st.Delay)
+	default:
 		fmt.Fprintf(stdout, "%s (%s): healed: answering normally\n", st.Instance, st.Listen)
 	}
 	return exitOK
@@ -108,8 +120,11 @@ func sendControl(ctx context.Context, c controlConfig) (controlState, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	url := "http://" + c.addr + "/control/heal"
-	if c.action == "fail" {
+	switch c.action {
+	case "fail":
 		url = "http://" + c.addr + "/control/fail?status=" + strconv.Itoa(c.status)
+	case "slow":
+		url = "http://" + c.addr + "/control/slow?delay=" + c.delay.String()
 	}
 	var st controlState
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
@@ -133,7 +148,18 @@ func sendControl(ctx context.Context, c controlConfig) (controlState, error) {
 	if err := json.Unmarshal(body, &st); err != nil {
 		return st, fmt.Errorf("POST %s: %w", url, err)
 	}
-	if want := c.action == "fail"; st.Failing != want || (want && st.Status != c.status) {
+	// Each action must show in the answer; slow leaves the failure switch
+	// as it was, and heal turns both off.
+	var done bool
+	switch c.action {
+	case "fail":
+		done = st.Failing && st.Status == c.status
+	case "slow":
+		done = st.Delay == c.delay.String()
+	default:
+		done = !st.Failing && st.Delay == ""
+	}
+	if !done {
 		return st, fmt.Errorf("POST %s: the instance answered %s", url, strings.TrimSpace(string(body)))
 	}
 	return st, nil

@@ -14,7 +14,8 @@ import (
 )
 
 // Failure switch: POST /control/fail?status=CODE makes every request other
-// than /health and /control/* answer CODE, POST /control/heal undoes it.
+// than /health and /control/* answer CODE, POST /control/heal undoes it (and
+// the slow switch, slow.go).
 const (
 	defaultFailStatus = http.StatusServiceUnavailable
 	minFailStatus     = 400
@@ -41,6 +42,9 @@ type backend struct {
 	// gets (after the latency) while the failure switch is on; 0 while it
 	// is off. It takes precedence over errorRate.
 	failStatus atomic.Int32
+	// slowDelay is the delay in nanoseconds that the slow switch adds to
+	// latency (slow.go); 0 while it is off.
+	slowDelay atomic.Int64
 }
 
 // echo is the JSON body of every response but /health and /control/*.
@@ -70,7 +74,7 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Drain the body so the client's connection can be reused.
 	io.Copy(io.Discard, r.Body)
 
-	if !sleepCtx(r.Context(), b.latency) {
+	if !sleepCtx(r.Context(), b.latency+time.Duration(b.slowDelay.Load())) {
 		return // the client went away while we were being slow
 	}
 
@@ -96,13 +100,14 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(e)
 }
 
-// controlState is the JSON answer of POST /control/fail and /control/heal:
-// the failure switch as it is now.
+// controlState is the JSON answer of POST /control/fail, /control/slow and
+// /control/heal: the switches as they are now.
 type controlState struct {
 	Instance string `json:"instance"`
 	Listen   string `json:"listen"`
 	Failing  bool   `json:"failing"`
 	Status   int    `json:"status,omitempty"` // what requests get while failing
+	Delay    string `json:"delay,omitempty"`  // what the slow switch adds ("200ms"); empty while off
 }
 
 // control serves the failure switch. /health is not affected by it, so
@@ -110,13 +115,17 @@ type controlState struct {
 // only passive detection (the sidecar watching real answers) notices.
 func (b *backend) control(w http.ResponseWriter, r *http.Request) {
 	io.Copy(io.Discard, io.LimitReader(r.Body, maxControlBody))
-	if r.URL.Path != "/control/fail" && r.URL.Path != "/control/heal" {
-		http.Error(w, "unknown control path; use POST /control/fail?status=CODE or POST /control/heal", http.StatusNotFound)
+	if r.URL.Path != "/control/fail" && r.URL.Path != "/control/heal" && r.URL.Path != "/control/slow" {
+		http.Error(w, "unknown control path; use POST /control/fail?status=CODE, POST /control/slow?delay=D or POST /control/heal", http.StatusNotFound)
 		return
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, r.URL.Path+" takes POST", http.StatusMethodNotAllowed)
+		return
+	}
+	if r.URL.Path == "/control/slow" {
+		b.slow(w, r)
 		return
 	}
 	status := 0
@@ -126,6 +135,8 @@ func (b *backend) control(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
+	} else {
+		b.setSlow(0) // heal undoes both switches
 	}
 	if prev := int(b.failStatus.Swap(int32(status))); prev != status && b.log != nil {
 		if status != 0 {
@@ -134,8 +145,20 @@ func (b *backend) control(w http.ResponseWriter, r *http.Request) {
 			b.log.Info("failure switch off: answering normally again", "was", prev)
 		}
 	}
+	b.writeState(w)
+}
+
+// writeState answers a control request with the switches as they are now.
+func (b *backend) writeState(w http.ResponseWriter) {
+	st := controlState{Instance: b.name, Listen: b.listen}
+	if fail := int(b.failStatus.Load()); fail != 0 {
+		st.Failing, st.Status = true, fail
+	}
+	if d := time.Duration(b.slowDelay.Load()); d > 0 {
+		st.Delay = d.String()
+	}
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(controlState{Instance: b.name, Listen: b.listen, Failing: status != 0, Status: status})
+	json.NewEncoder(w).Encode(st)
 }
 
 // parseFailStatus reads the status query parameter of /control/fail; empty

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -19,6 +18,7 @@ const (
 	maxRequests    = 1_000_000
 	maxConcurrency = 1_000
 	maxBodyRead    = 1 << 20 // bytes of each response read to find its instance
+	maxRate        = 100_000 // requests a second with -rate
 )
 
 // loadConfig is one load run: requests GETs of url by concurrency workers,
@@ -32,6 +32,15 @@ type loadConfig struct {
 	expectStatus int // 0: any status is fine
 	json         bool
 	headers      headerFlags // sent with every request; "Host: x" sets the host
+	// rate > 0 paces the run: request i is sent i/rate seconds after the
+	// start, by whichever worker is free (pace.go). 0: each worker sends
+	// its next request as soon as it has its answer.
+	rate float64
+	// duration > 0 stops sending that long after the start (the answers
+	// still due are awaited); requests then is only a cap.
+	duration time.Duration
+	every    time.Duration // > 0: report the shares of each interval this long (intervals.go)
+	ramp     string        // with every: the instance whose share must ramp up
 }
 
 // headerFlags is the repeatable -header "Name: value" flag.
@@ -63,8 +72,17 @@ func parseLoadFlags(args []string, stderr io.Writer) (loadConfig, error) {
 	fs.IntVar(&c.expectStatus, "expect-status", 0, "exit 1 unless every response has this status (0: don't check)")
 	fs.BoolVar(&c.json, "json", false, "print the report as JSON")
 	fs.Var(&c.headers, "header", `a header sent with every request, "Name: value" (repeatable; "Host: name" sets the host)`)
+	fs.Float64Var(&c.rate, "rate", 0, fmt.Sprintf("send this many requests a second, steadily, however fast the answers come (0..%d; 0: each worker sends its next request when it has an answer)", maxRate))
+	fs.DurationVar(&c.duration, "duration", 0, "stop sending after this long (0: after -requests, which defaults to no cap then)")
+	fs.DurationVar(&c.every, "every", 0, "also print each instance's share of the requests sent in each interval this long")
+	fs.StringVar(&c.ramp, "ramp", "", fmt.Sprintf("with -every: exit 1 unless this instance's share of the first two intervals is at most %.2f of a fair share and of the last two at least %.2f", rampStartMax, rampEndMin))
 	if err := fs.Parse(args); err != nil {
 		return c, errReported{err}
+	}
+	requestsSet := false
+	fs.Visit(func(f *flag.Flag) { requestsSet = requestsSet || f.Name == "requests" })
+	if c.duration > 0 && !requestsSet {
+		c.requests = maxRequests // the duration bounds the run
 	}
 	var errs []error
 	if fs.NArg() > 0 {
@@ -89,6 +107,22 @@ func parseLoadFlags(args []string, stderr io.Writer) (loadConfig, error) {
 	}
 	if c.expectStatus != 0 && (c.expectStatus < 100 || c.expectStatus > 599) {
 		errs = append(errs, fmt.Errorf("-expect-status must be 0 or an HTTP status, got %d", c.expectStatus))
+	}
+	if !(c.rate >= 0 && c.rate <= maxRate) { // also rejects NaN
+		errs = append(errs, fmt.Errorf("-rate must be 0..%d requests a second, got %v", maxRate, c.rate))
+	}
+	if c.duration < 0 {
+		errs = append(errs, fmt.Errorf("-duration must be >= 0, got %s", c.duration))
+	} else if c.duration >= c.deadline && c.deadline > 0 {
+		errs = append(errs, fmt.Errorf("-duration %s must be shorter than -deadline %s", c.duration, c.deadline))
+	}
+	if c.every < 0 {
+		errs = append(errs, fmt.Errorf("-every must be >= 0, got %s", c.every))
+	} else if c.every > 0 && c.deadline/c.every > maxIntervals {
+		errs = append(errs, fmt.Errorf("-every %s is too short: -deadline %s would make more than %d intervals", c.every, c.deadline, maxIntervals))
+	}
+	if c.ramp != "" && c.every <= 0 {
+		errs = append(errs, errors.New("-ramp needs -every: it compares the first intervals with the last"))
 	}
 	return c, errors.Join(errs...)
 }
@@ -131,10 +165,11 @@ func newLoadClient(concurrency int) *http.Client {
 	}
 }
 
-// drive sends c.requests requests with c.concurrency workers and returns
-// what they saw. It stops after c.requests requests, at c.deadline, or when
-// ctx ends, whichever is first; requests cut off by the deadline are not
-// counted.
+// drive sends c.requests requests with c.concurrency workers, paced by
+// c.rate when it is set, and returns what they saw. It stops sending after
+// c.requests requests or c.duration, and stops altogether at c.deadline or
+// when ctx ends, whichever is first; requests cut off by the deadline are
+// not counted.
 func drive(ctx context.Context, client *http.Client, c loadConfig) *report {
 	ctx, cancel := context.WithTimeout(ctx, c.deadline)
 	defer cancel()
@@ -142,16 +177,18 @@ func drive(ctx context.Context, client *http.Client, c loadConfig) *report {
 
 	workers := min(c.concurrency, c.requests)
 	perWorker := make([][]sample, workers) // each worker appends to its own slice
-	var issued atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
+	next := tickets(ctx, c, start)
 	for w := range workers {
 		wg.Go(func() {
-			for ctx.Err() == nil && issued.Add(1) <= int64(c.requests) {
+			for next() {
+				sent := time.Since(start)
 				s, ok := once(ctx, client, c)
 				if !ok {
 					return
 				}
+				s.sent = sent
 				perWorker[w] = append(perWorker[w], s)
 			}
 		})

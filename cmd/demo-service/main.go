@@ -3,11 +3,12 @@
 //
 //	demo-service -name NAME [-listen ADDR] [-latency D] [-error-rate R] [-error-status CODE]
 //	             [-consul ADDR -service NAME [-tags a,b]]
-//	demo-service load -url URL [-requests N] [-concurrency C] [-timeout D] [-deadline D] [-json]
+//	demo-service load -url URL [-requests N] [-concurrency C] [-rate R] [-duration D]
+//	             [-every D [-ramp INSTANCE]] [-timeout D] [-deadline D] [-json]
 //	demo-service freeport [-n K]
 //	demo-service consul-wait -consul ADDR -service NAME -passing N [-timeout D]
 //	demo-service upstreams -admin ADDR -upstream NAME [-want N | -endpoint HOST:PORT [-want-ejected B]] [-timeout D]
-//	demo-service control -addr HOST:PORT fail [-status CODE] | heal
+//	demo-service control -addr HOST:PORT fail [-status CODE] | slow -delay D | heal
 //	demo-service trace -jaeger URL -trace ID [-services a,b] [-timeout D]
 //	demo-service intention -consul ADDR -source S -destination D -action allow|deny|delete
 //
@@ -19,8 +20,10 @@
 // from then on every request but /health and /control/* answers CODE with an
 // echo whose error is "failing on purpose", until POST /control/heal. /health
 // keeps answering 200, so Consul's check keeps passing: only a client that
-// watches real answers (the sidecar's outlier detection) notices. It uses only
-// the standard library, Consul's HTTP API included.
+// watches real answers (the sidecar's outlier detection) notices. POST
+// /control/slow?delay=D is a slow switch in the same way: every such request
+// waits D more, until POST /control/heal, which turns both switches off. It
+// uses only the standard library, Consul's HTTP API included.
 package main
 
 import (
@@ -47,9 +50,14 @@ const usage = `usage:
       serve the demo backend until SIGINT/SIGTERM;
       with -consul ADDR -service NAME [-tags a,b]: register in Consul on start
       (ID NAME, HTTP check on /health every 1s) and deregister on SIGINT/SIGTERM;
-      POST /control/fail?status=CODE and POST /control/heal flip a failure switch
-  demo-service load -url URL [-requests N] [-concurrency C] [-timeout D] [-deadline D] [-json]
-      send N requests with C workers and report the share per instance
+      POST /control/fail?status=CODE and POST /control/heal flip a failure switch,
+      POST /control/slow?delay=D a slow switch (heal turns both off)
+  demo-service load -url URL [-requests N] [-concurrency C] [-rate R] [-duration D]
+                    [-every D [-ramp INSTANCE]] [-timeout D] [-deadline D] [-json]
+      send N requests (or for -duration) with C workers, as fast as they are
+      answered or -rate a second, and report the share per instance; with
+      -every also the shares of each interval; with -ramp, exit 1 unless that
+      instance's share ramps up from well under a fair share to near one
   demo-service freeport [-n K]
       print K free loopback TCP ports, one per line
   demo-service consul-wait -consul ADDR -service NAME -passing N [-timeout D]
@@ -59,10 +67,12 @@ const usage = `usage:
       (with -want: wait until it is N)
   demo-service upstreams -admin ADDR -upstream NAME -endpoint HOST:PORT [-want-ejected true|false] [-timeout D]
       print the outlier state of one endpoint: healthy, ejected, ejection_reason,
-      ejections, ejected_until (with -want-ejected: wait until ejected is that)
-  demo-service control -addr HOST:PORT fail [-status 503] | heal
-      flip a running instance's failure switch: with fail, every request but
-      /health and /control/* answers the status; heal undoes it
+      ejections, ejected_until, slow_start_until (with -want-ejected: wait
+      until ejected is that)
+  demo-service control -addr HOST:PORT fail [-status 503] | slow -delay D | heal
+      flip a running instance's switches: with fail, every request but
+      /health and /control/* answers the status; with slow, every such
+      request waits D more; heal undoes both
   demo-service trace -jaeger http://HOST:PORT -trace ID [-services a,b] [-timeout D]
       wait until Jaeger's query API has the trace (with a span from each of
       -services) and print its span tree: "service: operation [kind] duration"

@@ -52,7 +52,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"upstreams", "-admin", "127.0.0.1:1", "-upstream", "u", "-want-ejected", "true"}, "-want-ejected needs -endpoint"},
 		{[]string{"upstreams", "-admin", "127.0.0.1:1", "-upstream", "u", "-endpoint", "127.0.0.1:2", "-want-ejected", "maybe"}, "must be true or false"},
 		{[]string{"upstreams", "-admin", "127.0.0.1:1", "-upstream", "u", "-endpoint", "127.0.0.1:2", "-want-ejected"}, "flag needs an argument"},
-		{[]string{"control"}, "an action is required: fail or heal"},
+		{[]string{"control"}, "an action is required: fail, slow or heal"},
 		{[]string{"control", "-addr", "127.0.0.1:1"}, "an action is required"},
 		{[]string{"control", "fail"}, "-addr is required"},
 		{[]string{"control", "-addr", "x", "heal"}, `-addr "x": must be host:port`},
@@ -61,6 +61,17 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"control", "-addr", "127.0.0.1:1", "heal", "-status", "503"}, "flag provided but not defined: -status"},
 		{[]string{"control", "-addr", "127.0.0.1:1", "heal", "now"}, "unexpected arguments"},
 		{[]string{"control", "-addr", "127.0.0.1:1", "-timeout", "0s", "heal"}, "-timeout must be > 0"},
+		{[]string{"control", "-addr", "127.0.0.1:1", "slow"}, "slow: -delay is required"},
+		{[]string{"control", "-addr", "127.0.0.1:1", "slow", "-delay", "-1s"}, "-delay must be above 0 and at most 1m0s"},
+		{[]string{"control", "-addr", "127.0.0.1:1", "slow", "-delay", "2m"}, "-delay must be above 0 and at most 1m0s"},
+		{[]string{"control", "-addr", "127.0.0.1:1", "fail", "-delay", "1s"}, "flag provided but not defined: -delay"},
+		{[]string{"load", "-url", "http://x", "-rate", "-1"}, "-rate must be 0..100000"},
+		{[]string{"load", "-url", "http://x", "-rate", "NaN"}, "-rate must be 0..100000"},
+		{[]string{"load", "-url", "http://x", "-duration", "-1s"}, "-duration must be >= 0"},
+		{[]string{"load", "-url", "http://x", "-duration", "3m"}, "-duration 3m0s must be shorter than -deadline 2m0s"},
+		{[]string{"load", "-url", "http://x", "-every", "-1s"}, "-every must be >= 0"},
+		{[]string{"load", "-url", "http://x", "-every", "1ms"}, "-every 1ms is too short"},
+		{[]string{"load", "-url", "http://x", "-ramp", "payments-1"}, "-ramp needs -every"},
 	}
 	for _, tt := range tests {
 		var out, errOut bytes.Buffer

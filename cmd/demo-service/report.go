@@ -20,6 +20,7 @@ type sample struct {
 	instance string
 	latency  time.Duration
 	err      string
+	sent     time.Duration // when it was sent, from the start of the run
 }
 
 // instanceOf names who answered: the "instance" of a demo-service echo, or
@@ -50,6 +51,13 @@ type report struct {
 	Status           map[string]int  `json:"status"`    // "200": n, ..., "error": n
 	LatencyMS        latencies       `json:"latency_ms"`
 	FirstError       string          `json:"first_error,omitempty"`
+	Rate             float64         `json:"rate,omitempty"`             // -rate, requests a second
+	DurationSeconds  float64         `json:"duration_seconds,omitempty"` // -duration
+	// With -every: the shares of the requests sent in each interval, and
+	// with -ramp the verdict on one instance's (intervals.go).
+	EverySeconds float64    `json:"every_seconds,omitempty"`
+	Intervals    []interval `json:"intervals,omitempty"`
+	Ramp         *ramp      `json:"ramp,omitempty"`
 }
 
 type instanceShare struct {
@@ -71,6 +79,10 @@ func newReport(c loadConfig, perWorker [][]sample, elapsed time.Duration, deadli
 		ElapsedSeconds: elapsed.Seconds(),
 		Status:         map[string]int{},
 		Instances:      []instanceShare{},
+		Rate:           c.rate,
+	}
+	if c.duration > 0 {
+		r.DurationSeconds = c.duration.Seconds()
 	}
 	counts := map[string]int{}
 	var lat []time.Duration
@@ -99,6 +111,13 @@ func newReport(c loadConfig, perWorker [][]sample, elapsed time.Duration, deadli
 	// Requests still in flight when the run was cut short were dropped, so
 	// a short count also means the deadline hit.
 	r.DeadlineExceeded = deadline && r.Answered+r.TransportErrors < r.Requested
+	if c.every > 0 {
+		r.EverySeconds = c.every.Seconds()
+		r.Intervals = intervalsOf(perWorker, c.every)
+		if c.ramp != "" {
+			r.Ramp = judgeRamp(r.Intervals, c.ramp, r.Instances)
+		}
+	}
 	return r
 }
 
@@ -116,12 +135,16 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // problem says why the run counts as failed, or "" when it does not.
 func (r *report) problem(expectStatus int) string {
 	switch {
+	case r.DeadlineExceeded && r.DurationSeconds > 0:
+		return fmt.Sprintf("deadline exceeded: %d requests done", r.Answered+r.TransportErrors)
 	case r.DeadlineExceeded:
 		return fmt.Sprintf("deadline exceeded: %d of %d requests done", r.Answered+r.TransportErrors, r.Requested)
 	case r.TransportErrors > 0:
 		return fmt.Sprintf("%d requests got no response (first: %s)", r.TransportErrors, r.FirstError)
 	case expectStatus != 0 && r.Status[strconv.Itoa(expectStatus)] != r.Answered:
 		return fmt.Sprintf("expected every response to be %d, got %v", expectStatus, r.Status)
+	case r.Ramp != nil && r.Ramp.Problem != "":
+		return r.Ramp.Problem
 	}
 	return ""
 }
@@ -135,8 +158,8 @@ func (r *report) writeJSON(w io.Writer) error {
 // writeTable prints the report for people: the share per instance with a
 // bar, the status counts, and the latency percentiles.
 func (r *report) writeTable(w io.Writer) error {
-	fmt.Fprintf(w, "%d requests to %s with %d workers: %d answered, %d transport errors, in %.2fs\n",
-		r.Requested, r.URL, r.Concurrency, r.Answered, r.TransportErrors, r.ElapsedSeconds)
+	fmt.Fprintf(w, "%s: %d answered, %d transport errors, in %.2fs\n",
+		r.describe(), r.Answered, r.TransportErrors, r.ElapsedSeconds)
 	if r.DeadlineExceeded {
 		fmt.Fprintln(w, "stopped early: deadline exceeded")
 	}
@@ -145,6 +168,12 @@ func (r *report) writeTable(w io.Writer) error {
 	for _, in := range r.Instances {
 		bar := strings.Repeat("#", int(math.Round(40*in.Share)))
 		fmt.Fprintf(tw, "  %s\t%d\t%5.1f%%  %s\n", in.Instance, in.Count, 100*in.Share, bar)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if err := r.writeIntervals(w); err != nil {
+		return err
 	}
 	fmt.Fprintln(tw, "\n  STATUS\tREQUESTS")
 	statuses := make([]string, 0, len(r.Status))

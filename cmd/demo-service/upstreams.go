@@ -176,6 +176,7 @@ type endpointView struct {
 	EjectedUntil   string `json:"ejected_until"`
 	EjectionReason string `json:"ejection_reason"`
 	Ejections      int    `json:"ejections"`
+	SlowStartUntil string `json:"slow_start_until"` // when its slow-start ramp ends; empty when not ramping
 }
 
 // String is one line for people and scripts: the address, the ID, then
@@ -191,8 +192,8 @@ func (e endpointView) String() string {
 	if e.ID != "" {
 		name += " (" + e.ID + ")"
 	}
-	return fmt.Sprintf("%s healthy=%t ejected=%t ejection_reason=%s ejections=%d ejected_until=%s",
-		name, e.Healthy, e.Ejected, q(e.EjectionReason), e.Ejections, q(e.EjectedUntil))
+	return fmt.Sprintf("%s healthy=%t ejected=%t ejection_reason=%s ejections=%d ejected_until=%s slow_start_until=%s",
+		name, e.Healthy, e.Ejected, q(e.EjectionReason), e.Ejections, q(e.EjectedUntil), q(e.SlowStartUntil))
 }
 
 // fetchUpstream asks the admin API at admin for upstream's entry.

@@ -78,7 +78,8 @@ func TestUpstreamsFailures(t *testing.T) {
 
 // fakeOutlierAdmin answers GET /upstreams with payments-1 (127.0.0.1:7001)
 // in the state state(call) gives for the n-th call (from 1): "" lists only
-// payments-2, "ok" lists payments-1 in rotation, "ejected" ejected.
+// payments-2, "ok" lists payments-1 in rotation (back from its ejection,
+// ramping up in its slow-start window), "ejected" ejected.
 func fakeOutlierAdmin(t *testing.T, state func(call int64) string) (addr string, calls *atomic.Int64) {
 	t.Helper()
 	calls = new(atomic.Int64)
@@ -86,7 +87,7 @@ func fakeOutlierAdmin(t *testing.T, state func(call int64) string) (addr string,
 		eps := []string{`{"address":"127.0.0.1:7002","id":"payments-2","healthy":true,"ejected":false,"ejected_until":"","ejection_reason":"","ejections":0,"active_requests":0,"requests":9,"failures":0}`}
 		switch state(calls.Add(1)) {
 		case "ok":
-			eps = append(eps, `{"address":"127.0.0.1:7001","id":"payments-1","healthy":true,"ejected":false,"ejected_until":"","ejection_reason":"","ejections":1,"active_requests":0,"requests":12,"failures":5}`)
+			eps = append(eps, `{"address":"127.0.0.1:7001","id":"payments-1","healthy":true,"ejected":false,"ejected_until":"","ejection_reason":"","ejections":1,"slow_start_until":"2026-11-25T01:02:18Z","active_requests":0,"requests":12,"failures":5}`)
 		case "ejected":
 			eps = append(eps, `{"address":"127.0.0.1:7001","id":"payments-1","healthy":true,"ejected":true,"ejected_until":"2026-11-25T01:02:08Z","ejection_reason":"consecutive_5xx","ejections":1,"active_requests":0,"requests":7,"failures":5}`)
 		}
@@ -98,8 +99,8 @@ func fakeOutlierAdmin(t *testing.T, state func(call int64) string) (addr string,
 }
 
 const (
-	ejectedLine  = "127.0.0.1:7001 (payments-1) healthy=true ejected=true ejection_reason=consecutive_5xx ejections=1 ejected_until=2026-11-25T01:02:08Z\n"
-	returnedLine = `127.0.0.1:7001 (payments-1) healthy=true ejected=false ejection_reason="" ejections=1 ejected_until=""` + "\n"
+	ejectedLine  = `127.0.0.1:7001 (payments-1) healthy=true ejected=true ejection_reason=consecutive_5xx ejections=1 ejected_until=2026-11-25T01:02:08Z slow_start_until=""` + "\n"
+	returnedLine = `127.0.0.1:7001 (payments-1) healthy=true ejected=false ejection_reason="" ejections=1 ejected_until="" slow_start_until=2026-11-25T01:02:18Z` + "\n"
 )
 
 func TestUpstreamsEndpointOnce(t *testing.T) {

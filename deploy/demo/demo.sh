@@ -2,11 +2,13 @@
 # Outrigger demo: a Consul dev agent, Jaeger, three instances of a
 # "payments" service that register themselves in Consul (one of them slow),
 # and one sidecar, "web", that finds them in Consul and balances by least
-# connections. Then one instance starts failing while its health check still
-# passes: the sidecar retries its failures elsewhere, ejects it (passive
-# outlier detection) and takes it back once it is healed and its ejection
-# time is over. Then one instance deregisters and the sidecar stops sending
-# it traffic. Then a second sidecar, "payments", goes in front of one
+# connections. Under more load the sidecar ejects the slow instance for its
+# latency; healed, it comes back with slow start, its share of the traffic
+# ramping up over 10s. Then one instance starts failing while its health
+# check still passes: the sidecar retries its failures elsewhere, ejects it
+# (passive outlier detection) and takes it back once it is healed and its
+# ejection time is over. Then one instance deregisters and the sidecar stops
+# sending it traffic. Then a second sidecar, "payments", goes in front of one
 # instance, and one request is followed through both sidecars in Jaeger.
 # Last, an "edge" sidecar's routing listener sends /api/* on one host to
 # three instances, a header to a canary, and the rest 90/10 between two
@@ -259,17 +261,17 @@ step "1. Pick twenty-three free loopback ports"
 mapfile -t PORTS < <("$BIN/demo-service" freeport -n 23)
 ((${#PORTS[@]} == 23)) || fail "demo-service freeport printed ${#PORTS[*]} ports, want 23"
 P1=${PORTS[0]} P2=${PORTS[1]} P3=${PORTS[2]} ADMIN=127.0.0.1:${PORTS[3]} LISTEN=127.0.0.1:${PORTS[4]}
-CONSUL=127.0.0.1:${PORTS[5]} PAY1=127.0.0.1:$P1
+CONSUL=127.0.0.1:${PORTS[5]} PAY1=127.0.0.1:$P1 PAY3=127.0.0.1:$P3
 JAEGER_OTLP=127.0.0.1:${PORTS[9]} JAEGER_OTLP_HTTP=127.0.0.1:${PORTS[10]}
 JAEGER_QUERY=127.0.0.1:${PORTS[11]} JAEGER_QUERY_GRPC=127.0.0.1:${PORTS[12]}
 PAY_INBOUND=127.0.0.1:${PORTS[13]} PAY_ADMIN=127.0.0.1:${PORTS[14]} TRACED_LISTEN=127.0.0.1:${PORTS[15]}
 say "instances on $P1 $P2 $P3, sidecar admin API on $ADMIN, upstream listener on $LISTEN"
 say "Consul HTTP API on $CONSUL (serf LAN ${PORTS[6]}, serf WAN ${PORTS[7]}, server RPC ${PORTS[8]})"
 say "Jaeger: OTLP in on $JAEGER_OTLP (gRPC) and $JAEGER_OTLP_HTTP (HTTP), query API on $JAEGER_QUERY"
-say "for step 14: payments sidecar inbound $PAY_INBOUND and admin $PAY_ADMIN, web listener $TRACED_LISTEN"
+say "for step 16: payments sidecar inbound $PAY_INBOUND and admin $PAY_ADMIN, web listener $TRACED_LISTEN"
 U1=${PORTS[16]} U2=${PORTS[17]} U3=${PORTS[18]} CAT1=${PORTS[19]} CAT2=${PORTS[20]}
 EDGE=127.0.0.1:${PORTS[21]} EDGE_ADMIN=127.0.0.1:${PORTS[22]}
-say "for step 15: user-service on $U1 $U2 $U3, catalog v1 on $CAT1 and v2 on $CAT2, edge listener $EDGE, admin $EDGE_ADMIN"
+say "for step 18: user-service on $U1 $U2 $U3, catalog v1 on $CAT1 and v2 on $CAT2, edge listener $EDGE, admin $EDGE_ADMIN"
 
 step "2. Start a Consul dev agent (in memory, loopback only) and wait for its leader"
 start consul "$BIN/consul" agent -dev -bind 127.0.0.1 -client 127.0.0.1 \
@@ -329,20 +331,21 @@ wait_200 jaeger "$JAEGER_PID" "$JAEGER_QUERY" /api/services
 wait_tcp "jaeger OTLP/gRPC" "$JAEGER_PID" "$JAEGER_OTLP"
 
 step "4. Start three instances of the payments service; each registers itself in Consul with an HTTP check"
-say "(the third adds 100ms to every request)"
 declare -A INSTANCE_PID
-for spec in "payments-1 $P1 0s" "payments-2 $P2 0s" "payments-3-slow $P3 100ms"; do
-	read -r name port latency <<<"$spec"
-	start "$name" "$BIN/demo-service" -name "$name" -listen "127.0.0.1:$port" -latency "$latency" \
-		-consul "$CONSUL" -service payments
+for spec in "payments-1 $P1" "payments-2 $P2" "payments-3-slow $P3"; do
+	read -r name port <<<"$spec"
+	start "$name" "$BIN/demo-service" -name "$name" -listen "127.0.0.1:$port" -consul "$CONSUL" -service payments
 	INSTANCE_PID[$name]=$LAST_PID
 	wait_200 "$name" "$LAST_PID" "127.0.0.1:$port" /health
 done
 "$BIN/demo-service" consul-wait -consul "$CONSUL" -service payments -passing 3 -timeout "${START_TIMEOUT}s" | sed 's/^/   /'
+say "The third one's slow switch makes it add 100ms to every request (until step 11 heals it):"
+"$BIN/demo-service" control -addr "$PAY3" slow -delay 100ms | sed 's/^/   /'
 
 step "5. Write the web sidecar's config: upstream payments has no endpoints, so they come from Consul; least_conn"
-say "Retries and outlier detection are on by default; the demo shortens the outlier timings so you can watch them."
-say "Every request is traced to Jaeger; the upstream payments-traced is for step 14."
+say "Retries and outlier detection are on by default; the demo shortens the outlier timings so you can watch them,"
+say "and turns on two things that are off by default: slow start and latency ejection (steps 10 and 11)."
+say "Every request is traced to Jaeger; the upstream payments-traced is for step 16."
 CONFIG=$TMP/outrigger.yaml
 cat >"$CONFIG" <<YAML
 service:
@@ -363,13 +366,16 @@ upstreams:
   - name: payments # Consul service "payments" (the default: the upstream's name)
     listen: $LISTEN
     lb: least_conn
+    slow_start: 10s            # an endpoint that joins or comes back ramps from 10% to 100% of its share over 10s (default 0s: off)
     retries:
       attempts: 1              # the default: one more try, on another endpoint, after a 502/503/504 or connect failure
     outlier:
       consecutive_5xx: 5       # the default: 5 answers 5xx in a row eject an endpoint
-      interval: 1s             # check every second whether ejected endpoints are due back (default 10s)
+      interval: 1s             # check every second: latency, and whether ejected endpoints are due back (default 10s)
       base_ejection_time: 5s   # an ejection lasts 5s x times ejected (default 30s)
-  - name: payments-traced      # step 14: payments-1 behind its own sidecar, a fixed endpoint (no Consul)
+      latency_factor: 5        # eject an endpoint whose mean latency over an interval is > 5 x the others' median (default 0: off)
+      failure_percentage_min_requests: 100  # ... judged on at least 100 answers in that interval (default 50)
+  - name: payments-traced      # step 16: payments-1 behind its own sidecar, a fixed endpoint (no Consul)
     listen: $TRACED_LISTEN
     service: payments          # the identity its certificate must carry
     connect: true              # over the service mesh: mTLS with the Consul agent's CA
@@ -397,7 +403,54 @@ echo
 step "9. What the sidecar saw: outrigger status --admin $ADMIN"
 "$BIN/outrigger" status --admin "$ADMIN" | sed 's/^/   /'
 
-step "10. payments-1 starts failing: every request but /health now answers 503"
+step "10. Latency ejection: payments-3-slow answers, but so much slower than the others that the sidecar ejects it"
+say "outlier.latency_factor 5: every interval (1s) the sidecar compares each endpoint's mean latency with the median"
+say "of the others' means and ejects an endpoint more than 5 times slower. It judges only endpoints that answered at"
+say "least failure_percentage_min_requests (100) times in the interval: at 16 requests at a time (step 8)"
+say "payments-3-slow answered fewer than that a second and was left alone. 64 at a time for 3s give it enough"
+say "answers; each row is one second of the run:"
+echo
+LOAD_SLOW=$TMP/load-latency.txt
+if ! "$BIN/demo-service" load -url "http://$LISTEN/pay" -duration 3s -concurrency 64 -every 1s -expect-status 200 >"$LOAD_SLOW"; then
+	sed 's/^/   /' "$LOAD_SLOW"
+	fail "some requests failed while payments-3-slow was slow: a slow answer is still an answer"
+fi
+sed 's/^/   /' "$LOAD_SLOW"
+EJECTED=$("$BIN/demo-service" upstreams -admin "$ADMIN" -upstream payments -endpoint "$PAY3" -want-ejected true \
+	-timeout "${OUTLIER_TIMEOUT}s") || fail "the sidecar did not eject payments-3-slow for its latency within ${OUTLIER_TIMEOUT}s"
+say "GET http://$ADMIN/upstreams: $EJECTED"
+[[ $EJECTED == *" ejection_reason=latency "* ]] || fail "payments-3-slow was ejected, but not for latency"
+line=$(wait_log "$TMP/outrigger.log" "outlier ejected endpoint" "endpoint=$PAY3 " "reason=latency") ||
+	fail "the sidecar logged no \"outlier ejected endpoint\" line with reason=latency for payments-3-slow within ${START_TIMEOUT}s"
+say "sidecar log (mean_ms: its mean latency; median_ms: the others'):"
+say "  $line"
+METRICS=$(http_body "$ADMIN" /metrics) || fail "GET http://$ADMIN/metrics did not answer 200"
+grep -E '^outrigger_outlier_ejections_total\{[^}]*reason="latency"' <<<"$METRICS" | sed 's/^/   /' ||
+	fail "GET http://$ADMIN/metrics has no outrigger_outlier_ejections_total with reason=\"latency\""
+say "The app saw only 200s: the slow answers were answers all the same, and once payments-3-slow was out the"
+say "rest went to the other two. Consul saw nothing wrong: /health does not wait, so its check kept passing."
+
+step "11. Heal payments-3-slow: it comes back after base_ejection_time and ramps up (slow start)"
+"$BIN/demo-service" control -addr "$PAY3" heal | sed 's/^/   /'
+say "It returns when its ejection (base_ejection_time 5s) is over. With slow_start 10s it gets 10% of its weight"
+say "at first and all of it 10s later, so an instance that has just come back (cold caches, empty pools) is not"
+say "handed a full share at once. /upstreams shows when its ramp ends (slow_start_until):"
+RETURNED=$("$BIN/demo-service" upstreams -admin "$ADMIN" -upstream payments -endpoint "$PAY3" -want-ejected false \
+	-timeout "${OUTLIER_TIMEOUT}s") || fail "payments-3-slow was still ejected ${OUTLIER_TIMEOUT}s after it was healed"
+say "GET http://$ADMIN/upstreams: $RETURNED"
+[[ $RETURNED =~ slow_start_until=[0-9] ]] || fail "payments-3-slow came back without a slow-start window (slow_start_until is empty)"
+say "Steady traffic for the next 11s, 200 requests a second. Each row is one second; the bar is payments-3-slow's"
+say "share, which starts near 10% of a fair share (a third: 33.3%) and reaches a fair share as the ramp ends:"
+echo
+LOAD_RAMP=$TMP/load-slow-start.txt
+if ! "$BIN/demo-service" load -url "http://$LISTEN/pay" -rate 200 -duration 11s -concurrency 16 -every 1s \
+	-ramp payments-3-slow -expect-status 200 >"$LOAD_RAMP"; then
+	sed 's/^/   /' "$LOAD_RAMP"
+	fail "payments-3-slow's share did not ramp up from well under a fair share to near one over slow_start (see above)"
+fi
+sed 's/^/   /' "$LOAD_RAMP"
+
+step "12. payments-1 starts failing: every request but /health now answers 503"
 say "A switch inside payments-1 makes it fail every real request, while /health still answers 200:"
 say "Consul's health check keeps passing, so as far as Consul knows payments-1 is fine."
 "$BIN/demo-service" control -addr "$PAY1" fail -status 503 | sed 's/^/   /'
@@ -411,7 +464,7 @@ if ! "$BIN/demo-service" load -url "http://$LISTEN/pay" -requests 600 -concurren
 fi
 sed 's/^/   /' "$LOAD_FAIL"
 
-step "11. The sidecar ejected payments-1: passive outlier detection"
+step "13. The sidecar ejected payments-1: passive outlier detection"
 say "After 5 consecutive 5xx (outlier.consecutive_5xx) the sidecar took payments-1 out of rotation."
 say "Nothing was probed: it judged the answers to real traffic, which Consul's /health check never sees."
 EJECTED=$("$BIN/demo-service" upstreams -admin "$ADMIN" -upstream payments -endpoint "$PAY1" -want-ejected true \
@@ -431,7 +484,7 @@ say "outrigger status: payments-1 ($PAY1) is ejected; its FAILURES are the 503s 
 echo
 "$BIN/outrigger" status --admin "$ADMIN" | sed 's/^/   /'
 
-step "12. Heal payments-1: it returns after base_ejection_time"
+step "14. Heal payments-1: it returns after base_ejection_time"
 "$BIN/demo-service" control -addr "$PAY1" heal | sed 's/^/   /'
 say "The sidecar does not probe an ejected endpoint either: it puts it back when its ejection time"
 say "(base_ejection_time 5s x 1 ejection) is over, at the next outlier check (every 1s here)."
@@ -442,7 +495,8 @@ line=$(wait_log "$TMP/outrigger.log" "outlier endpoint returned" "endpoint=$PAY1
 	fail "the sidecar logged no \"outlier endpoint returned\" line for payments-1 within ${START_TIMEOUT}s"
 say "sidecar log: $line"
 say "payments-1 returned after base_ejection_time. Had it still been failing, 5 more 5xx would eject it"
-say "again, for twice as long. Another 600 requests: payments-1 gets its share again."
+say "again, for twice as long. Like payments-3-slow in step 11 it ramps up over slow_start (slow_start_until"
+say "above). Another 600 requests: payments-1 gets traffic again, a smaller share while it ramps."
 echo
 LOAD_HEALED=$TMP/load-after-heal.txt
 if ! "$BIN/demo-service" load -url "http://$LISTEN/pay" -requests 600 -concurrency 16 -expect-status 200 >"$LOAD_HEALED"; then
@@ -452,13 +506,13 @@ fi
 sed 's/^/   /' "$LOAD_HEALED"
 grep -q '^ *payments-1 ' "$LOAD_HEALED" || fail "payments-1 got no requests after it returned"
 
-step "13. Deregister payments-2: SIGTERM makes it deregister from Consul, then stop"
+step "15. Deregister payments-2: SIGTERM makes it deregister from Consul, then stop"
 say "This time the registry itself drops the instance, and the sidecar follows Consul's list."
 stop payments-2 "${INSTANCE_PID[payments-2]}"
 n=$("$BIN/demo-service" upstreams -admin "$ADMIN" -upstream payments -want 2 -timeout "${START_TIMEOUT}s") ||
 	fail "the sidecar still had payments-2 ${START_TIMEOUT}s after it deregistered"
 say "GET http://$ADMIN/upstreams: payments has $n endpoints now"
-say "Another 600 requests: payments-2 gets 0%, so it is not in the table."
+say "Another 600 requests: payments-2 gets 0%, so it is not in the table (payments-1 may still be ramping up)."
 echo
 LOAD2=$TMP/load-after-deregister.txt
 if ! "$BIN/demo-service" load -url "http://$LISTEN/pay" -requests 600 -concurrency 16 -expect-status 200 >"$LOAD2"; then
@@ -472,7 +526,7 @@ fi
 echo
 "$BIN/outrigger" status --admin "$ADMIN" | sed 's/^/   /'
 
-step "14. Tracing over the service mesh: follow one request through two sidecars in Jaeger"
+step "16. Tracing over the service mesh: follow one request through two sidecars in Jaeger"
 say "A second sidecar, \"payments\", now sits in front of payments-1: its inbound listener $PAY_INBOUND"
 say "takes the requests for payments-1 ($PAY1) and passes them on. The web sidecar reaches it through its"
 say "upstream payments-traced (listener $TRACED_LISTEN, endpoints [$PAY_INBOUND]). Both sidecars send spans to Jaeger."
@@ -554,7 +608,7 @@ else
 	say "Everything stops when the demo ends; run 'DEMO_HOLD=1 make demo' to keep it up until you press Enter."
 fi
 
-step "15. Intentions: Consul decides who may call whom, and the sidecar follows at once"
+step "17. Intentions: Consul decides who may call whom, and the sidecar follows at once"
 say "An intention web -> payments: deny, written to Consul. The payments sidecar follows intentions with a"
 say "blocking query and checks every request against the current verdict (the source is in the client certificate)."
 "$BIN/demo-service" intention -consul "$CONSUL" -source web -destination payments -action deny | sed 's/^/   /'
@@ -567,7 +621,7 @@ say "Remove it, and web may call payments again:"
 "$BIN/demo-service" intention -consul "$CONSUL" -source web -destination payments -action delete | sed 's/^/   /'
 wait_status "$TRACED_LISTEN" /pay 200
 
-step "16. A routing listener: one port, many upstreams (Caddy's reverse_proxy /api/* a b c)"
+step "18. A routing listener: one port, many upstreams (Caddy's reverse_proxy /api/* a b c)"
 say "An edge sidecar serves one address and routes by host, path and header: /api/* on host"
 say "user-service.example.com goes to three user-service instances, with /api stripped; x-canary: 1 goes to"
 say "the canary; everything else is split 90/10 between catalog v1 and v2 — one Consul service, two tags."
@@ -668,7 +722,7 @@ say "outrigger status --admin $EDGE_ADMIN: endpoints, then each route with its r
 echo
 "$BIN/outrigger" status --admin "$EDGE_ADMIN" | sed 's/^/   /'
 
-step "17. Stop the sidecars with SIGTERM (they drain in-flight requests and exit 0), then the rest"
+step "19. Stop the sidecars with SIGTERM (they drain in-flight requests and exit 0), then the rest"
 stop outrigger "$SIDECAR_PID"
 stop outrigger-payments "$PAY_SIDECAR_PID"
 stop outrigger-edge "$EDGE_PID"
