@@ -25,6 +25,11 @@ func latencyFactor(f float64) float64 {
 	return f
 }
 
+// TimesLatency reports whether Record uses the latency it is given (the
+// detector is on with latency_factor), so that a caller can skip the clock
+// reads that measure it otherwise.
+func (d *Detector) TimesLatency() bool { return d != nil && d.enabled && d.latF > 0 }
+
 // addLatency counts one answered attempt's latency in h's window. Two adds
 // rather than one packed word: a sum of nanoseconds outgrows any packing
 // within seconds. A Sweep swapping the two between a Record's adds leaves

@@ -22,9 +22,11 @@ func (s *Sidecar) listenProbe(addr string) (err error) {
 	if addr == "" {
 		return nil
 	}
-	if s.probeLn, err = net.Listen("tcp", addr); err != nil {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
 		return fmt.Errorf("admin.probe_listen: %w", err)
 	}
+	s.probeLn = admin.ProbeListener(ln) // it may face the network: capped
 	s.probe = admin.NewProbeServer(s, s.log)
 	return nil
 }

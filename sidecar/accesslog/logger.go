@@ -136,8 +136,13 @@ func newLogger(w io.Writer, format string, opts Options) *Logger {
 	return l
 }
 
+// openFile opens path for appending, never blocking (open_unix.go).
 func openFile(path string) (*os.File, error) {
-	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|openNonblock, 0o644)
+	if err != nil {
+		return nil, explainOpen(err)
+	}
+	return f, nil
 }
 
 // Now is the Logger's clock, for an Entry's Time and Duration.

@@ -2,8 +2,11 @@ package admin
 
 import (
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
+
+	"golang.org/x/net/netutil"
 )
 
 // The probe address (admin.probe_listen, docs/lifecycle.md "Probe
@@ -24,6 +27,11 @@ const (
 	// A probe's head is a request line and a few headers; Go's default
 	// (1 MiB) is far more than anything legitimate on this port.
 	probeMaxHeaderBytes = 8 << 10
+	// ProbeMaxConns caps the connections the probe address holds at once
+	// (ProbeListener): an orchestrator probes with one or two, a client
+	// opening thousands would otherwise hold a descriptor and a goroutine
+	// for each, and in the end take the descriptors the data plane needs.
+	ProbeMaxConns = 64
 )
 
 // NewProbeHandler serves GET and HEAD /healthz and /ready with the admin
@@ -48,3 +56,9 @@ func NewProbeServer(h Health, log *slog.Logger) *http.Server {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 }
+
+// ProbeListener caps ln at ProbeMaxConns open connections: with that many
+// open, it stops accepting until one closes, so further clients wait in
+// the kernel's backlog, as the data plane's listeners do at
+// limits.max_connections, instead of taking descriptors and memory.
+func ProbeListener(ln net.Listener) net.Listener { return netutil.LimitListener(ln, ProbeMaxConns) }

@@ -23,6 +23,9 @@ import (
 // endpoint switches.
 func (h *Handler) attempt(ctx context.Context, cs *clientSide, span trace.Span, w http.ResponseWriter, r *http.Request, tunnel bool) {
 	policy := h.up.RetryPolicy()
+	if h.up.TimesLatency() {
+		cs.clock = h.up.Now // before cs.body: the body's reads are timed
+	}
 	body, err := retry.Prepare(cs.body(r.Body), r.ContentLength, policy.Attempts > 0)
 	if err != nil {
 		h.clientBodyFailed(ctx, cs, w, err)
@@ -45,7 +48,11 @@ func (h *Handler) attempt(ctx context.Context, cs *clientSide, span trace.Span, 
 			return
 		}
 		cs.endpoint, cs.retries = a.Endpoint().Address, n
+		waited := cs.bodyWait()
 		t := h.try(ctx, &a, r, &body, tunnel)
+		if t.resp != nil {
+			a.HeadArrived(cs.bodyWait() - waited) // the client's upload time is not the endpoint's
+		}
 		if t.resp != nil && tunnel && switched(r, t.resp) {
 			h.relay(ctx, cs, w, &a, t.resp)
 			return

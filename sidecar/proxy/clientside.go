@@ -39,6 +39,9 @@ type clientSide struct {
 	armedW time.Time                                      // the write deadline set
 	rd     interface{ SetReadDeadline(time.Time) error }  // nil: not supported
 	reader *bodyReader                                    // nil: no body
+	// clock, when set (the upstream times latency), times the body's reads:
+	// the attempt's time spent waiting for the client (bodyWait).
+	clock func() time.Time
 	// tunnels: the routing listener's tunnel set, when one sent the request.
 	tunnels *Tunnels
 	// status is the status the client was sent (the answer's or a local
@@ -113,8 +116,17 @@ func (cs *clientSide) body(r io.ReadCloser) io.ReadCloser {
 	if r == nil || r == http.NoBody {
 		return r
 	}
-	cs.reader = &bodyReader{ctx: cs.ctx, r: r, rd: cs.rd, bound: cs.bound}
+	cs.reader = &bodyReader{ctx: cs.ctx, r: r, rd: cs.rd, bound: cs.bound, clock: cs.clock}
 	return cs.reader
+}
+
+// bodyWait is how long reads of the request body have waited for the
+// client so far; 0 without a body or a clock.
+func (cs *clientSide) bodyWait() time.Duration {
+	if cs.reader == nil {
+		return 0
+	}
+	return time.Duration(cs.reader.waited.Load())
 }
 
 // bodyReader is the request body as the transport reads it. mu orders its
@@ -126,6 +138,12 @@ type bodyReader struct {
 	bound time.Duration
 	done  atomic.Bool  // the body ended (EOF or an error)
 	read  atomic.Int64 // bytes read from the client, for the access log
+	// clock times each read into waited (ns) when set: the time the
+	// transport spent waiting for the client, which the latency rule must
+	// not count against the endpoint. Reads may run on the transport's
+	// goroutine, hence the atomic.
+	clock  func() time.Time
+	waited atomic.Int64
 
 	mu     sync.Mutex
 	ended  bool      // the handler returned
@@ -135,7 +153,14 @@ type bodyReader struct {
 func (b *bodyReader) Read(p []byte) (int, error) {
 	b.setRead(time.Now().Add(b.bound), false)
 	live := b.ctx.Err() == nil
+	var t0 time.Time
+	if b.clock != nil {
+		t0 = b.clock()
+	}
 	n, err := b.r.Read(p)
+	if b.clock != nil {
+		b.waited.Add(int64(b.clock().Sub(t0)))
+	}
 	b.read.Add(int64(n))
 	if err == nil && live && b.ctx.Err() != nil {
 		// The request's time ran out while the client was sending: the

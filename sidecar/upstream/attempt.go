@@ -31,6 +31,10 @@ type Attempt struct {
 	span        trace.Span // the request's span; nil or not recording: no notes
 	ended       bool
 	retry       *retryNote // decided before End, noted by End
+	// The latency rule's measure, when the front end reported the answer's
+	// head (HeadArrived, detector_latency.go).
+	headLatency time.Duration
+	headed      bool
 }
 
 // Refusal is why Begin made no attempt: the local reply to give.
