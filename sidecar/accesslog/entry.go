@@ -47,7 +47,7 @@ const StatusClientGone = 499
 // query as received (escaped form). An absolute-form target
 // ("http://user@host/p?q") loses its scheme and authority, so neither a
 // host nor userinfo is logged; a CONNECT's authority-form target is "".
-// It allocates nothing.
+// It allocates nothing: the result points into r (see Detach).
 func Target(r *http.Request) string {
 	t := r.RequestURI
 	switch {
@@ -106,4 +106,46 @@ func unhex(c byte) (byte, bool) {
 		return c - 'a' + 10, true
 	}
 	return 0, false
+}
+
+// MaxPath is the longest path (and method) a line shows; a longer one is
+// cut there. A request target may take up most of a 64 KiB head.
+const MaxPath = 4096
+
+// Detach copies s, cut at MaxPath, out of whatever it points into. The
+// request's strings are slices of its whole head (up to 64 KiB): an entry
+// that kept them would keep the head alive while it waits for the writer,
+// and 4,096 queued entries could then hold 256 MiB. With Detach an entry
+// holds only its own bytes, and the queue stays within a few MiB.
+func Detach(s string) string {
+	if len(s) > MaxPath {
+		s = s[:MaxPath]
+	}
+	return strings.Clone(s)
+}
+
+// Method is r's method detached from its head: the registered methods are
+// returned as constants (no copy), any other is Detached.
+func Method(m string) string {
+	switch m {
+	case http.MethodGet:
+		return http.MethodGet
+	case http.MethodPost:
+		return http.MethodPost
+	case http.MethodPut:
+		return http.MethodPut
+	case http.MethodHead:
+		return http.MethodHead
+	case http.MethodDelete:
+		return http.MethodDelete
+	case http.MethodPatch:
+		return http.MethodPatch
+	case http.MethodOptions:
+		return http.MethodOptions
+	case http.MethodConnect:
+		return http.MethodConnect
+	case http.MethodTrace:
+		return http.MethodTrace
+	}
+	return Detach(m)
 }

@@ -24,8 +24,8 @@ func (h *Handler) logRequest(lg *accesslog.Logger, start time.Time, cs *clientSi
 	}
 	e := accesslog.Entry{
 		Time:     start,
-		Method:   r.Method,
-		Path:     accesslog.Target(r),
+		Method:   accesslog.Method(r.Method),
+		Path:     accesslog.Detach(accesslog.Target(r)),
 		Status:   cs.status,
 		Duration: lg.Now().Sub(start),
 		BytesOut: cs.written,

@@ -21,8 +21,8 @@ func (h *Handler) logReply(lg *accesslog.Logger, start time.Time, r *http.Reques
 	e := accesslog.Entry{
 		Time:     start,
 		Listener: h.name,
-		Method:   r.Method,
-		Path:     accesslog.Target(r),
+		Method:   accesslog.Method(r.Method),
+		Path:     accesslog.Detach(accesslog.Target(r)),
 		Status:   status,
 		Duration: lg.Now().Sub(start),
 		BytesOut: proxy.LocalReplyBodyLen(reason, detail),
