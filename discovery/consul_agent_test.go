@@ -2,113 +2,19 @@ package discovery
 
 import (
 	"context"
-	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/outrigger-mesh/outrigger/discovery/consultest"
 )
 
 // The watch against a real `consul agent -dev` from <repo>/bin/consul (the
 // scripted client above cannot show what a real agent answers for weights
-// and warning checks). Like the other Consul tests it fails, never skips,
-// without the binary: `make tools` builds it.
-
-type agentLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *agentLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *agentLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// startAgent starts a dev agent on free loopback ports, waits for a leader
-// and returns a client for it; the cleanup kills the agent.
-func startAgent(t *testing.T) *api.Client {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		if filepath.Dir(dir) == dir {
-			t.Fatal("cannot find the module root (go.mod) above the test's directory")
-		}
-		dir = filepath.Dir(dir)
-	}
-	bin := filepath.Join(dir, "bin", "consul")
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("%s is missing: run `make tools` (or `make test`, which builds it) first", bin)
-	}
-	var ports [4]int // http, serf lan, serf wan, server
-	lns := make([]net.Listener, len(ports))
-	for i := range lns {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns[i], ports[i] = ln, ln.Addr().(*net.TCPAddr).Port
-	}
-	for _, ln := range lns {
-		ln.Close()
-	}
-	out := &agentLog{}
-	cmd := exec.Command(bin, "agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1",
-		"-http-port", fmt.Sprint(ports[0]), "-dns-port", "-1", "-grpc-port", "-1", "-grpc-tls-port", "-1",
-		"-serf-lan-port", fmt.Sprint(ports[1]), "-serf-wan-port", fmt.Sprint(ports[2]),
-		"-server-port", fmt.Sprint(ports[3]), "-log-level", "warn")
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-done
-	})
-	cfg := api.DefaultConfig()
-	cfg.Address = fmt.Sprintf("127.0.0.1:%d", ports[0])
-	cl, err := api.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		leader, err := cl.Status().Leader()
-		if err == nil && leader != "" {
-			return cl
-		}
-		select {
-		case <-done:
-			t.Fatalf("consul exited during start-up:\n%s", out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("consul had no leader within 30s (%v):\n%s", err, out)
-		}
-		time.Sleep(50 * time.Millisecond) // poll interval
-	}
-}
+// and warning checks), started by consultest. Like the other Consul tests
+// it fails, never skips, without the binary: `make tools` builds it.
 
 // register adds an instance with Consul weights and a TTL check in status.
 func register(t *testing.T, cl *api.Client, reg api.AgentServiceRegistration, passing, warning int, status string) {
@@ -160,7 +66,7 @@ func (c connectClient) ServiceMultipleTags(service string, tags []string, passin
 }
 
 func TestConsulWeightsAndWarningsWithAgent(t *testing.T) {
-	cl := startAgent(t)
+	cl := consultest.Start(t).Client()
 	reg := func(id string, port int) api.AgentServiceRegistration {
 		return api.AgentServiceRegistration{ID: id, Name: "payments", Address: "127.0.0.1", Port: port}
 	}

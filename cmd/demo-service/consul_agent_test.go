@@ -1,23 +1,23 @@
 package main
 
 // The registration flow against a real Consul dev agent: <repo>/bin/consul,
-// built by `make tools` (which `make test` runs first). The test fails,
-// rather than skips, when the binary is missing.
+// built by `make tools` (which `make test` runs first), started by
+// consultest (which retries a start that lost a port race). The test
+// fails, rather than skips, when the binary is missing.
 
 import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/outrigger-mesh/outrigger/discovery/consultest"
 )
 
 // TestMain lets a test run this package's main in a child process: the test
@@ -32,107 +32,8 @@ func TestMain(m *testing.M) {
 
 const runMainEnv = "DEMO_SERVICE_TEST_RUN_MAIN"
 
-// moduleRoot walks up from the working directory to the directory holding
-// go.mod.
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's working directory")
-		}
-		dir = parent
-	}
-}
-
-// consulBinary is <repo>/bin/consul.
-func consulBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(moduleRoot(t), "bin", "consul")
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("%s is missing: run `make tools` (make test does it first): %v", bin, err)
-	}
-	return bin
-}
-
-// startConsulAgent starts a dev agent on free loopback ports, waits for it
-// to have a leader and returns its HTTP address; the agent is stopped when
-// the test ends. A port taken between freePorts and the agent's bind makes
-// the agent exit, so that is retried a few times.
-func startConsulAgent(t *testing.T) string {
-	t.Helper()
-	bin := consulBinary(t)
-	var lastErr error
-	for attempt := 1; attempt <= 3; attempt++ {
-		addr, err := tryConsulAgent(t, bin)
-		if err == nil {
-			return addr
-		}
-		lastErr = err
-		t.Logf("consul agent, attempt %d: %v", attempt, err)
-	}
-	t.Fatalf("could not start a consul dev agent: %v", lastErr)
-	return ""
-}
-
-func tryConsulAgent(t *testing.T, bin string) (string, error) {
-	ports, err := freePorts(4)
-	if err != nil {
-		return "", err
-	}
-	httpAddr := "127.0.0.1:" + strconv.Itoa(ports[0])
-	var logs syncBuffer
-	cmd := exec.Command(bin, "agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1",
-		"-http-port", strconv.Itoa(ports[0]), "-dns-port", "-1", "-grpc-port", "-1", "-grpc-tls-port", "-1",
-		"-serf-lan-port", strconv.Itoa(ports[1]), "-serf-wan-port", strconv.Itoa(ports[2]),
-		"-server-port", strconv.Itoa(ports[3]), "-log-level", "warn")
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	killWithTest(cmd)
-	if err := cmd.Start(); err != nil {
-		return "", err
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	stop := func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-	}
-
-	client, _ := newConsulClient(httpAddr)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var leader string
-		err := client.do(context.Background(), "GET", "/v1/status/leader", nil, &leader)
-		if err == nil && leader != "" {
-			t.Cleanup(stop)
-			return httpAddr, nil
-		}
-		select {
-		case <-exited:
-			return "", fmt.Errorf("agent exited early: %s", logs.String())
-		case <-time.After(100 * time.Millisecond): // poll interval
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return "", fmt.Errorf("no leader within 30s (last: %v): %s", err, logs.String())
-		}
-	}
-}
-
 func TestRegistrationWithRealConsulAgent(t *testing.T) {
-	addr := startConsulAgent(t)
+	addr := consultest.Start(t).Addr()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -181,7 +82,7 @@ func TestRegistrationWithRealConsulAgent(t *testing.T) {
 // A real SIGTERM to a demo-service process, as deploy/demo/demo.sh sends:
 // this checks the signal path of main itself.
 func TestRealConsulDeregistersOnSIGTERM(t *testing.T) {
-	addr := startConsulAgent(t)
+	addr := consultest.Start(t).Addr()
 	var logs syncBuffer
 	cmd := exec.Command(os.Args[0], "-name", "sig-1", "-listen", "127.0.0.1:0", "-consul", addr, "-service", "sig-test")
 	cmd.Env = append(os.Environ(), runMainEnv+"=1")

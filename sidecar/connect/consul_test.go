@@ -2,139 +2,24 @@ package connect
 
 import (
 	"crypto/x509"
-	"fmt"
 	"log/slog"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/outrigger-mesh/outrigger/discovery/consultest"
 )
 
 // The integration test runs a real `consul agent -dev` (Connect and its
-// built-in CA are on in dev mode) from <repo>/bin/consul, as sidecar/e2e
-// does; the harness below is the minimum of sidecar/e2e/consul_harness_test.go
-// (not importable from here). Like the e2e tests it fails, never skips,
-// without the binary: `make bin/consul` builds it.
-
-type devAgent struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	out  *lockedBuffer
-	http string
-	cl   *api.Client
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func consulBinary(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("cannot find the module root (go.mod) above the test's directory")
-		}
-		dir = parent
-	}
-	bin := filepath.Join(dir, "bin", "consul")
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("%s is missing: run `make bin/consul` (or `make test`, which builds it) first", bin)
-	}
-	return bin
-}
-
-// startDevAgent starts a dev agent on free loopback ports and waits for a
-// leader; the cleanup kills it.
-func startDevAgent(t *testing.T) *devAgent {
-	t.Helper()
-	var ports [4]int // http, serf lan, serf wan, server
-	lns := make([]net.Listener, len(ports))
-	for i := range lns {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns[i], ports[i] = ln, ln.Addr().(*net.TCPAddr).Port
-	}
-	for _, ln := range lns {
-		ln.Close()
-	}
-	a := &devAgent{out: &lockedBuffer{}, http: fmt.Sprintf("127.0.0.1:%d", ports[0]), done: make(chan struct{})}
-	a.cmd = exec.Command(consulBinary(t), "agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1",
-		"-http-port", fmt.Sprint(ports[0]), "-dns-port", "-1", "-grpc-port", "-1", "-grpc-tls-port", "-1",
-		"-serf-lan-port", fmt.Sprint(ports[1]), "-serf-wan-port", fmt.Sprint(ports[2]),
-		"-server-port", fmt.Sprint(ports[3]), "-log-level", "warn")
-	a.cmd.Stdout, a.cmd.Stderr = a.out, a.out
-	if err := a.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { a.cmd.Wait(); close(a.done) }()
-	t.Cleanup(a.stop)
-	cfg := api.DefaultConfig()
-	cfg.Address = a.http
-	cl, err := api.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.cl = cl
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		leader, err := cl.Status().Leader()
-		if err == nil && leader != "" {
-			return a
-		}
-		select {
-		case <-a.done:
-			t.Fatalf("consul exited during start-up:\n%s", a.out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("consul had no leader within 30s (%v):\n%s", err, a.out)
-		}
-		time.Sleep(50 * time.Millisecond) // poll interval
-	}
-}
-
-// stop kills the agent (an outage, as far as the Managers can tell).
-func (a *devAgent) stop() {
-	select {
-	case <-a.done:
-	default:
-		a.cmd.Process.Kill()
-		<-a.done
-	}
-}
+// built-in CA are on in dev mode) from <repo>/bin/consul, started by
+// consultest as sidecar/e2e does. Like the e2e tests it fails, never skips,
+// without the binary: `make tools` builds it.
 
 func TestWithConsulDevAgent(t *testing.T) {
-	agent := startDevAgent(t)
-	cl := agent.cl
+	agent := consultest.Start(t)
+	cl := agent.Client()
 	for i, name := range []string{"web", "payments"} {
 		err := cl.Agent().ServiceRegister(&api.AgentServiceRegistration{
 			ID: name + "-1", Name: name, Address: "127.0.0.1", Port: 9000 + i,
@@ -272,7 +157,7 @@ func TestWithConsulDevAgent(t *testing.T) {
 	upsert("web", api.IntentionActionDeny)
 	within("deny web => payments before the outage", func() bool { return !pay.Allowed("web") })
 	last := pay.Identity()
-	agent.stop()
+	agent.Stop() // an outage, as far as the Managers can tell
 	eventually(t, 10*time.Second, "the watches notice the outage", func() bool {
 		return logs["payments"].count("consul connect query failed; keeping the last known state") == 3
 	})

@@ -188,7 +188,7 @@ func waitReady(t *testing.T, p *sidecarProc, within time.Duration) {
 // root, and how many there are.
 func meshRoots(t *testing.T, consul *consulAgent) (trustDomain string, pool *x509.CertPool, n int) {
 	t.Helper()
-	roots, _, err := consul.client().Agent().ConnectCARoots(nil)
+	roots, _, err := consul.Client().Agent().ConnectCARoots(nil)
 	if err != nil {
 		t.Fatalf("CA roots: %v", err)
 	}
@@ -208,7 +208,7 @@ func spiffeOf(trustDomain, service string) string {
 // to the agent's roots with the URI SAN of peer.
 func leafTLS(t *testing.T, consul *consulAgent, service, peer string) *tls.Config {
 	t.Helper()
-	leaf, _, err := consul.client().Agent().ConnectCALeaf(service, nil)
+	leaf, _, err := consul.Client().Agent().ConnectCALeaf(service, nil)
 	if err != nil {
 		t.Fatalf("leaf of %s: %v", service, err)
 	}
@@ -314,8 +314,8 @@ type builtinProxy struct {
 
 func startBuiltinProxy(t *testing.T, consul *consulAgent, args ...string) *builtinProxy {
 	t.Helper()
-	full := append([]string{"connect", "proxy", "-http-addr", consul.addr(), "-log-level", "debug"}, args...)
-	cmd := exec.Command(consul.bin, full...)
+	full := append([]string{"connect", "proxy", "-http-addr", consul.Addr(), "-log-level", "debug"}, args...)
+	cmd := exec.Command(consul.Binary(), full...)
 	env := []string{}
 	for _, e := range os.Environ() {
 		if !strings.HasPrefix(e, "CONSUL_") { // nothing of the caller's Consul
@@ -352,7 +352,7 @@ func startBuiltinProxy(t *testing.T, consul *consulAgent, args ...string) *built
 func logConsulOnFailure(t *testing.T, consul *consulAgent) {
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("consul agent log:\n%s", consul.log)
+			t.Logf("consul agent log:\n%s", consul.Log())
 		}
 	})
 }
@@ -362,7 +362,7 @@ func logConsulOnFailure(t *testing.T, consul *consulAgent) {
 func waitConnectHealth(t *testing.T, consul *consulAgent, service, addr string, within time.Duration) {
 	t.Helper()
 	waitFor(t, within, func() bool {
-		entries, _, err := consul.client().Health().Connect(service, "", true, nil)
+		entries, _, err := consul.Client().Health().Connect(service, "", true, nil)
 		if err != nil {
 			return false
 		}
@@ -384,7 +384,7 @@ func waitConnectHealth(t *testing.T, consul *consulAgent, service, addr string, 
 // leaf from the new one (each after a random delay of up to 30 s).
 func rotateCA(t *testing.T, consul *consulAgent) {
 	t.Helper()
-	conn := consul.client().Connect()
+	conn := consul.Client().Connect()
 	cur, _, err := conn.CAGetConfig(nil)
 	if err != nil {
 		t.Fatalf("CA config: %v", err)

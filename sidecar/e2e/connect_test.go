@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/outrigger-mesh/outrigger/discovery/consultest"
 )
 
 // The service mesh end to end (docs/connect.md):
@@ -27,7 +29,7 @@ import (
 // identities and for each upstream to have found payments' inbound.
 func startMeshPair(t *testing.T, consul *consulAgent, app *meshApp, upstreams ...string) (payments, web *sidecarProc) {
 	t.Helper()
-	return startMeshPairVia(t, consul.addr(), app, upstreams...)
+	return startMeshPairVia(t, consul.Addr(), app, upstreams...)
 }
 
 // startMeshPairVia is startMeshPair with the sidecars asking Consul at
@@ -131,7 +133,7 @@ func TestConnectTwoSidecarsMTLS(t *testing.T) {
 	// Registration: the app at its own port, the sidecar as its
 	// connect-proxy at the inbound port.
 	_, inPort, _ := net.SplitHostPort(inbound)
-	proxies, _, err := consul.client().Catalog().Service("payments-sidecar-proxy", "", nil)
+	proxies, _, err := consul.Client().Catalog().Service("payments-sidecar-proxy", "", nil)
 	if err != nil || len(proxies) != 1 {
 		t.Fatalf("catalog payments-sidecar-proxy: %v %v", proxies, err)
 	}
@@ -157,7 +159,7 @@ func TestConnectTwoSidecarsMTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 5*time.Second, func() bool {
-		svcs, err := consul.client().Agent().Services()
+		svcs, err := consul.Client().Agent().Services()
 		return err == nil && svcs["payments-1"] == nil && svcs["payments-1-sidecar-proxy"] == nil
 	}, "payments-1 and payments-1-sidecar-proxy to be deregistered")
 	if app.active.Load() != 1 {
@@ -187,11 +189,11 @@ func TestConnectOutriggerToBuiltinProxy(t *testing.T) {
 	consul := startConsul(t)
 	logConsulOnFailure(t, consul)
 	app := newMeshApp(t, "payments")
-	public := fmt.Sprintf("127.0.0.1:%d", freePorts(t, 1)[0])
+	public := fmt.Sprintf("127.0.0.1:%d", consultest.FreePorts(t, 1)[0])
 	startBuiltinProxy(t, consul, "-service", "payments", "-service-addr", app.addr(), "-listen", public, "-register")
 	waitConnectHealth(t, consul, "payments", public, 20*time.Second)
 
-	web := startSidecar(t, meshClientYAML(consul.addr(), "web",
+	web := startSidecar(t, meshClientYAML(consul.Addr(), "web",
 		meshUpstream("payments", "", "http"),
 		meshUpstream("payments-h2", "payments", "http2"),
 		meshUpstream("payments-tcp", "payments", "tcp")))
@@ -236,11 +238,11 @@ func TestConnectBuiltinProxyToOutrigger(t *testing.T) {
 	consul := startConsul(t)
 	logConsulOnFailure(t, consul)
 	app := newMeshApp(t, "payments")
-	payments := startSidecar(t, meshServerYAML("payments", "payments-1", app.port(), consul.addr(), true))
+	payments := startSidecar(t, meshServerYAML("payments", "payments-1", app.port(), consul.Addr(), true))
 	waitConnect(t, payments, 20*time.Second)
 	waitConnectHealth(t, consul, "payments", payments.listen["inbound"], 20*time.Second)
 
-	local := fmt.Sprintf("127.0.0.1:%d", freePorts(t, 1)[0])
+	local := fmt.Sprintf("127.0.0.1:%d", consultest.FreePorts(t, 1)[0])
 	startBuiltinProxy(t, consul, "-service", "web", "-upstream", "payments:"+local)
 	fresh := freshClient(t) // every request a new connection: a new mTLS handshake at Outrigger
 	waitFor(t, 20*time.Second, func() bool {
@@ -276,7 +278,7 @@ func TestConnectBuiltinProxyToOutrigger(t *testing.T) {
 // → payments.
 func denyWebToPayments(t *testing.T, consul *consulAgent) {
 	t.Helper()
-	_, _, err := consul.client().ConfigEntries().Set(&api.ServiceIntentionsConfigEntry{
+	_, _, err := consul.Client().ConfigEntries().Set(&api.ServiceIntentionsConfigEntry{
 		Kind: api.ServiceIntentions, Name: "payments",
 		Sources: []*api.SourceIntention{{Name: "web", Action: api.IntentionActionDeny}},
 	}, nil)
@@ -328,7 +330,7 @@ func TestConnectIntentionDenyAndAllowLive(t *testing.T) {
 		t.Fatalf("local replies forbidden on inbound = %v after at least 21 denied requests", v)
 	}
 
-	if _, err := consul.client().ConfigEntries().Delete(api.ServiceIntentions, "payments", nil); err != nil {
+	if _, err := consul.Client().ConfigEntries().Delete(api.ServiceIntentions, "payments", nil); err != nil {
 		t.Fatal(err)
 	}
 	start = time.Now()
@@ -353,7 +355,7 @@ func TestConnectWrongIdentityRefused(t *testing.T) {
 	consul := startConsul(t)
 	logConsulOnFailure(t, consul)
 	billingApp := newMeshApp(t, "billing")
-	billing := startSidecar(t, meshServerYAML("billing", "billing-1", billingApp.port(), consul.addr(), false))
+	billing := startSidecar(t, meshServerYAML("billing", "billing-1", billingApp.port(), consul.Addr(), false))
 	mesh := billing.listen["inbound"]
 	// A TLS server claiming payments' SPIFFE ID with a certificate from no
 	// Consul CA: a forged identity.
@@ -367,7 +369,7 @@ func TestConnectWrongIdentityRefused(t *testing.T) {
 	forged.TLS.ClientAuth = tls.RequestClientCert
 	forged.StartTLS()
 	t.Cleanup(forged.Close)
-	web := startSidecar(t, meshClientYAML(consul.addr(), "web",
+	web := startSidecar(t, meshClientYAML(consul.Addr(), "web",
 		meshUpstream("payments-forged", "payments", "http", forged.Listener.Addr().String()),
 		meshUpstream("billing", "", "http", mesh),
 		meshUpstream("payments", "", "http", mesh),
@@ -486,7 +488,7 @@ func TestConnectConsulStoppedChangesNothing(t *testing.T) {
 	t.Parallel()
 	consul := startConsul(t)
 	logConsulOnFailure(t, consul)
-	agent := consul.cmd.Process
+	agent := consul.Process()
 	resumed := false
 	resume := func() {
 		if !resumed {
@@ -495,7 +497,7 @@ func TestConnectConsulStoppedChangesNothing(t *testing.T) {
 		}
 	}
 	t.Cleanup(resume)
-	consulOutage(t, consul, consul.addr(), func() {
+	consulOutage(t, consul, consul.Addr(), func() {
 		if err := agent.Signal(syscall.SIGSTOP); err != nil {
 			t.Fatal(err)
 		}
@@ -509,7 +511,7 @@ func TestConnectConsulRefusingChangesNothing(t *testing.T) {
 	t.Parallel()
 	consul := startConsul(t)
 	logConsulOnFailure(t, consul)
-	proxy := newCuttableProxy(t, consul.addr())
+	proxy := newCuttableProxy(t, consul.Addr())
 	consulOutage(t, consul, proxy.addr, proxy.cutOff, proxy.restore, true)
 }
 
@@ -584,7 +586,7 @@ func consulOutage(t *testing.T, consul *consulAgent, consulAddr string, stop, re
 		return
 	}
 	waitFor(t, 10*time.Second, func() bool {
-		_, err := consul.client().Status().Leader()
+		_, err := consul.Client().Status().Leader()
 		return err == nil
 	}, "the agent to answer again")
 	got, bad := drive(t, web.url("payments", "/after"), 20, 2)
@@ -602,7 +604,7 @@ func consulOutage(t *testing.T, consul *consulAgent, consulAddr string, stop, re
 		return status == 403 && hdr.Get("X-Outrigger-Error") == "forbidden"
 	}, "a deny written after the outage to apply")
 	t.Logf("after the outage, a deny applied in %v", time.Since(start).Round(time.Millisecond))
-	if _, err := consul.client().ConfigEntries().Delete(api.ServiceIntentions, "payments", nil); err != nil {
+	if _, err := consul.Client().ConfigEntries().Delete(api.ServiceIntentions, "payments", nil); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 2*time.Second, func() bool {
@@ -617,7 +619,7 @@ func consulOutage(t *testing.T, consul *consulAgent, consulAddr string, stop, re
 func TestConnectReadyWaitsForIdentity(t *testing.T) {
 	t.Parallel()
 	consul := startConsul(t)
-	gated := newGatedConsul(t, consul.addr())
+	gated := newGatedConsul(t, consul.Addr())
 	p := startSidecar(t, meshClientYAML(gated.addr, "web", meshUpstream("payments", "", "http", closedAddr(t))))
 	if status, _, body := getBody(t, "http://"+p.admin+"/ready"); status != 503 || !strings.Contains(body, "connect") {
 		t.Fatalf("/ready before the identity: %d %q, want 503 naming connect", status, body)
@@ -668,9 +670,9 @@ drain_timeout: 10s
 consul:
   address: %s
 upstreams: []
-`, app.port(), health.srv.URL, consul.addr()))
+`, app.port(), health.srv.URL, consul.Addr()))
 	inbound := payments.listen["inbound"]
-	web := startSidecar(t, meshClientYAML(consul.addr(), "web",
+	web := startSidecar(t, meshClientYAML(consul.Addr(), "web",
 		meshUpstream("payments", "", "http")+"    tags: [blue]\n"))
 	waitEndpoints(t, web, "payments", 20*time.Second, inbound)
 	px := consul.mustService("payments-1-sidecar-proxy")
@@ -683,7 +685,7 @@ upstreams: []
 
 	health.status.Store(500) // the app's own check goes critical
 	waitFor(t, 15*time.Second, func() bool {
-		entries, _, err := consul.client().Health().Connect("payments", "", true, nil)
+		entries, _, err := consul.Client().Health().Connect("payments", "", true, nil)
 		return err == nil && len(entries) == 0
 	}, "the proxy to leave /v1/health/connect/payments?passing while the app is critical")
 	waitEndpoints(t, web, "payments", 10*time.Second)

@@ -26,7 +26,7 @@ func TestConsulDiscoveryFollowsChanges(t *testing.T) {
 	consul.register("payments", "payments-c", c.addr())
 	consul.register("ledger", "ledger-1", d.addr()) // another service: never used by payments
 
-	p := startSidecar(t, consulYAML(consul.addr(), "", `  - name: payments
+	p := startSidecar(t, consulYAML(consul.Addr(), "", `  - name: payments
     listen: 127.0.0.1:0
     lb: round_robin
 `))
@@ -78,7 +78,7 @@ func TestConsulTagFilter(t *testing.T) {
 	consul.register("payments", "p-v1", v1.addr(), "v1")
 	consul.register("payments", "p-v2a", v2a.addr(), "v2", "canary")
 	consul.register("payments", "p-v2b", v2b.addr(), "v2")
-	p := startSidecar(t, consulYAML(consul.addr(), "", `  - name: payments-v2
+	p := startSidecar(t, consulYAML(consul.Addr(), "", `  - name: payments-v2
     service: payments
     listen: 127.0.0.1:0
     tags: [v2]
@@ -101,7 +101,7 @@ func TestConsulTagFilter(t *testing.T) {
 func TestConsulIdleCostsAlmostNothing(t *testing.T) {
 	t.Parallel()
 	consul := startConsul(t)
-	proxy := newCountingProxy(t, consul.addr())
+	proxy := newCountingProxy(t, consul.Addr())
 	a := newInstance(t, "a", 0)
 	consul.register("payments", "payments-a", a.addr())
 	consul.register("ledger", "ledger-a", a.addr())
@@ -133,7 +133,7 @@ func TestConsulOutageKeepsServing(t *testing.T) {
 	consul := startConsul(t)
 	a, b := newInstance(t, "a", 0), newInstance(t, "b", 0)
 	consul.register("payments", "payments-a", a.addr())
-	p := startSidecar(t, consulYAML(consul.addr(), "", `  - name: payments
+	p := startSidecar(t, consulYAML(consul.Addr(), "", `  - name: payments
     listen: 127.0.0.1:0
 `))
 	// Churn first, so the sidecar's index is well above anything the
@@ -145,7 +145,7 @@ func TestConsulOutageKeepsServing(t *testing.T) {
 	}
 	waitEndpoints(t, p, "payments", 5*time.Second, a.addr())
 
-	consul.stop()
+	consul.Stop()
 	waitFor(t, 10*time.Second, func() bool {
 		return metricValue(t, p.admin, `outrigger_discovery_errors_total{upstream="payments"}`) >= 2
 	}, "discovery errors to rise while Consul is down")
@@ -157,7 +157,7 @@ func TestConsulOutageKeepsServing(t *testing.T) {
 		t.Fatalf("endpoints during the outage: %v", eps)
 	}
 
-	consul.start()
+	consul.Restart()
 	consul.register("payments", "payments-a", a.addr())
 	consul.register("payments", "payments-b", b.addr())
 	waitEndpoints(t, p, "payments", 20*time.Second, a.addr(), b.addr())
@@ -175,7 +175,7 @@ func TestConsulDownAtStartServesSnapshot(t *testing.T) {
 	a := newInstance(t, "a", 0)
 	consul.register("payments", "payments-a", a.addr())
 	snap := filepath.Join(t.TempDir(), "endpoints.json")
-	cfg := consulYAML(consul.addr(), "  snapshot_file: "+snap+"\n", `  - name: payments
+	cfg := consulYAML(consul.Addr(), "  snapshot_file: "+snap+"\n", `  - name: payments
     listen: 127.0.0.1:0
 `)
 	first := startSidecar(t, cfg)
@@ -187,7 +187,7 @@ func TestConsulDownAtStartServesSnapshot(t *testing.T) {
 	if code := first.stop(syscall.SIGTERM, 15*time.Second); code != 0 {
 		t.Fatalf("first run exited %d", code)
 	}
-	consul.stop()
+	consul.Stop()
 
 	second := startSidecar(t, cfg)
 	waitFor(t, 10*time.Second, func() bool {

@@ -13,11 +13,13 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/outrigger-mesh/outrigger/discovery/consultest"
 )
 
 // h2specBinary is <repo>/bin/h2spec (summerwind/h2spec, built from
 // deploy/tools/h2spec by `make tools`; make test builds it first).
-func h2specBinary(t *testing.T) string { return toolBinary(t, "h2spec") }
+func h2specBinary(t *testing.T) string { return consultest.ToolBinary(t, "h2spec") }
 
 // h2specMinPassed is the bar of 145 cases (Caddy's h2c passes 140).
 const h2specMinPassed = 140

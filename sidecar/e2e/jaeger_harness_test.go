@@ -15,11 +15,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/outrigger-mesh/outrigger/discovery/consultest"
 )
 
 // jaegerBinary is <repo>/bin/jaeger (Jaeger v2, built from
 // deploy/tools/jaeger by `make tools`; make test builds it first).
-func jaegerBinary(t *testing.T) string { return toolBinary(t, "jaeger") }
+func jaegerBinary(t *testing.T) string { return consultest.ToolBinary(t, "jaeger") }
 
 // jaegerAgent is a real Jaeger v2 (an OpenTelemetry collector with
 // in-memory storage) on loopback ports chosen here: it receives spans over
@@ -83,7 +85,7 @@ exporters:
 func startJaeger(t *testing.T) *jaegerAgent {
 	t.Helper()
 	j := &jaegerAgent{t: t, log: &logBuffer{}, done: make(chan struct{})}
-	copy(j.ports[:], freePorts(t, 4))
+	copy(j.ports[:], consultest.FreePorts(t, 4))
 	file := filepath.Join(t.TempDir(), "jaeger.yaml")
 	cfg := fmt.Sprintf(jaegerConfig, j.ports[0], j.ports[1], j.ports[2], j.ports[3])
 	if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {

@@ -32,7 +32,7 @@ func TestLocalRepliesEndToEnd(t *testing.T) {
 admin:
   listen: 127.0.0.1:0
 consul:
-  address: `+consul.addr()+`
+  address: `+consul.Addr()+`
 upstreams:
   - name: stopped
     listen: 127.0.0.1:0

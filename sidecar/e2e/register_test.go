@@ -42,9 +42,9 @@ upstreams:
   - name: slow
     listen: 127.0.0.1:0
     endpoints: ["%s"]
-`, appPort, app.addr(), consul.addr(), slow.addr()))
+`, appPort, app.addr(), consul.Addr(), slow.addr()))
 
-	agent := consul.client().Agent()
+	agent := consul.Client().Agent()
 	waitFor(t, 10*time.Second, func() bool {
 		svcs, err := agent.Services()
 		return err == nil && svcs["web-1"] != nil
@@ -58,7 +58,7 @@ upstreams:
 	// interval; on a loaded CI machine with several agents it can take a
 	// while, hence the generous deadline (it is a poll, not a sleep).
 	waitFor(t, 30*time.Second, func() bool {
-		entries, _, err := consul.client().Health().Service("web", "", true, nil)
+		entries, _, err := consul.Client().Health().Service("web", "", true, nil)
 		return err == nil && len(entries) == 1
 	}, "web-1's HTTP check to pass")
 

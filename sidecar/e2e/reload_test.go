@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/outrigger-mesh/outrigger/discovery/consultest"
 )
 
 func reloadYAML(upstreams string) string {
@@ -18,7 +20,7 @@ func reloadYAML(upstreams string) string {
 
 func fixedPort(t *testing.T) string {
 	t.Helper()
-	return fmt.Sprintf("127.0.0.1:%d", freePorts(t, 1)[0])
+	return fmt.Sprintf("127.0.0.1:%d", consultest.FreePorts(t, 1)[0])
 }
 
 // Reload under a steady load (200 req/s for ~10 s): one upstream added,

@@ -386,7 +386,7 @@ func TestRoutingSplitBetweenConsulTagSubsets(t *testing.T) {
 	consul.register("web", "web-untagged", untagged.addr())
 	consul.register("api", "api-v1", otherSvc.addr(), "v1") // another service with the same tag
 
-	p := startSidecar(t, routingYAML("consul:\n  address: "+consul.addr()+"\n", `  - name: web-v1
+	p := startSidecar(t, routingYAML("consul:\n  address: "+consul.Addr()+"\n", `  - name: web-v1
     service: web
     tags: [v1]
     lb: round_robin

@@ -55,7 +55,7 @@ admin:
 consul:
   address: %s
 upstreams: []
-%s`, appPort, consul.addr(), tracingYAML))
+%s`, appPort, consul.Addr(), tracingYAML))
 	inbound := payments.listen["inbound"]
 
 	web := startSidecar(t, fmt.Sprintf(`service:
@@ -67,7 +67,7 @@ consul:
 upstreams:
   - name: payments
     listen: 127.0.0.1:0
-%s`, consul.addr(), tracingYAML))
+%s`, consul.Addr(), tracingYAML))
 	waitEndpoints(t, web, "payments", 15*time.Second, inbound)
 
 	traceID, parentID := randomHex(t, 16), randomHex(t, 8)

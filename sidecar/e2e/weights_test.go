@@ -28,7 +28,7 @@ func registerWeighted(t *testing.T, c *consulAgent, service, id, addr string, pa
 	t.Helper()
 	host, port, _ := net.SplitHostPort(addr)
 	p, _ := strconv.Atoi(port)
-	err := c.client().Agent().ServiceRegister(&api.AgentServiceRegistration{
+	err := c.Client().Agent().ServiceRegister(&api.AgentServiceRegistration{
 		ID: id, Name: service, Address: host, Port: p,
 		Weights: &api.AgentWeights{Passing: passing, Warning: warning},
 		Check:   &api.AgentServiceCheck{CheckID: "check-" + id, TTL: "10m", Status: api.HealthPassing},
@@ -40,7 +40,7 @@ func registerWeighted(t *testing.T, c *consulAgent, service, id, addr string, pa
 
 func setCheck(t *testing.T, c *consulAgent, id, status string) {
 	t.Helper()
-	if err := c.client().Agent().UpdateTTL("check-"+id, "set by the test", status); err != nil {
+	if err := c.Client().Agent().UpdateTTL("check-"+id, "set by the test", status); err != nil {
 		t.Fatalf("check of %s to %s: %v", id, status, err)
 	}
 }
@@ -127,7 +127,7 @@ func testSlowStartE2E(t *testing.T) {
 	consul.register("payments", "payments-a", a.addr())
 	consul.register("payments", "payments-b", b.addr())
 	consul.register("payments", "payments-c", c.addr())
-	p := startSidecar(t, consulYAML(consul.addr(), "", `  - name: payments
+	p := startSidecar(t, consulYAML(consul.Addr(), "", `  - name: payments
     listen: 127.0.0.1:0
     slow_start: 10s
 `))
@@ -168,7 +168,7 @@ func testConsulWeightsE2E(t *testing.T) {
 	heavy, light := newInstance(t, "heavy", 0), newInstance(t, "light", 0)
 	registerWeighted(t, consul, "payments", "payments-heavy", heavy.addr(), 10, 1)
 	registerWeighted(t, consul, "payments", "payments-light", light.addr(), 1, 1)
-	p := startSidecar(t, consulYAML(consul.addr(), "", `  - name: lc
+	p := startSidecar(t, consulYAML(consul.Addr(), "", `  - name: lc
     service: payments
     listen: 127.0.0.1:0
   - name: rr
@@ -208,7 +208,7 @@ func testWarningFallbackE2E(t *testing.T) {
 	consul.register("payments", "payments-pass", pass.addr())
 	consul.register("payments", "payments-warn", warn.addr())
 	setCheck(t, consul, "payments-warn", api.HealthWarning)
-	p := startSidecar(t, consulYAML(consul.addr(), "", `  - name: strict
+	p := startSidecar(t, consulYAML(consul.Addr(), "", `  - name: strict
     service: payments
     listen: 127.0.0.1:0
   - name: lenient
