@@ -110,14 +110,18 @@ fmt-check:
 # installs haproxy, nginx-light and wrk with apt-get if missing, rebuilds
 # bin/outrigger, and compares Outrigger (tracing off; tracing off behind a
 # routing listener of 10 routes whose last one takes the request; tracing
-# at 1%), HAProxy and nginx, each pinned to one core in front of one 1 KiB
-# backend: throughput, added latency at 2,000 req/s, CPU per request and
-# RSS, interleaved over 3 rounds, about 4 minutes (up to 6 when other work
-# on the machine makes it wait or repeat runs). It writes
+# at 1%; the access log on, to a file; a rate limit that is never reached;
+# two sidecars in a row, plaintext and mTLS), HAProxy and nginx, each
+# pinned to one core in front of one 1 KiB backend: throughput, added
+# latency at 2,000 req/s, CPU per request and RSS, interleaved over 3
+# rounds, about 6 minutes (up to 10 when other work on the machine makes
+# it wait or repeat runs). It writes
 # deploy/bench/results/results.md and results.png (committed as the latest
 # figures); BENCH_FLAGS passes flags to
 # its harness (e.g. BENCH_FLAGS='-rounds 5', or '-baseline OLD_BINARY' to
-# measure an older build in the same interleaved run). Loopback only, bounded runs;
+# measure an older build in the same interleaved run, or '-targets
+# outrigger,outrigger-accesslog,outrigger-ratelimit -rounds 11' for what the
+# access log and a rate limit cost, about 8 minutes). Loopback only, bounded runs;
 # nothing here is part of make test. deploy/bench is its own Go module, so
 # ./... above does not include it.
 BENCH_FLAGS ?=

@@ -26,6 +26,8 @@ var (
 		tOutriggerRoute: {23, 190, 207, 255},
 		tOutriggerTrce:  {106, 168, 222, 255},
 		tOutriggerBase:  {148, 103, 189, 255},
+		tOutriggerALog:  {188, 189, 34, 255},
+		tOutriggerRate:  {80, 80, 160, 255},
 		tOutrigger2Hop:  {140, 86, 75, 255},
 		tOutriggerMTLS:  {227, 119, 194, 255},
 		tHAProxy:        {44, 160, 44, 255},

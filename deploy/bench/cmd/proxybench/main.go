@@ -166,7 +166,7 @@ func run(args []string) error {
 			}
 		}
 		switch id {
-		case tOutrigger, tOutriggerRoute, tOutriggerTrce:
+		case tOutrigger, tOutriggerRoute, tOutriggerTrce, tOutriggerALog, tOutriggerRate:
 			need["outrigger"] = o.Outrigger
 		case tOutriggerBase:
 			need["baseline"] = o.Baseline
@@ -398,10 +398,14 @@ func run(args []string) error {
 			}
 		}
 	}
+	// The traffic-control targets must have measured what the bench means:
+	// every request logged (or counted as dropped), none rate-limited.
+	traffic := runTrafficChecks(ts)
 	elapsed := time.Since(began)
 
 	info := collectInfo(o, ts, backendAddr, consul, elapsed, strings.Join(os.Args, " "))
 	info.Routes = routes
+	info.Traffic = traffic
 	info.LoadAvg = [2]string{loadBefore, loadAvg()}
 	info.IdleBusy = quiet
 	info.QuietWaited = quietWaited
@@ -421,7 +425,7 @@ func run(args []string) error {
 	fmt.Print(renderStdout(s, o, info))
 	fmt.Printf("\nwrote %s and %s (%s)\n", filepath.Join(o.Out, "results.md"), filepath.Join(o.Out, "results.png"),
 		elapsed.Round(time.Second))
-	return nil
+	return traffic.err()
 }
 
 func rotate(ts []*target, r int) []*target {
@@ -502,8 +506,9 @@ type runInfo struct {
 	LoadAvg                                [2]string // /proc/loadavg before and after
 	IdleBusy                               float64   // share of all CPUs busy in the second before the load
 	QuietWaited                            time.Duration
-	Repeated, Retries                      int         // runs repeated because of other load, and the limit
-	Routes                                 *routeCheck // the routing target's route counters, when it ran
+	Repeated, Retries                      int           // runs repeated because of other load, and the limit
+	Routes                                 *routeCheck   // the routing target's route counters, when it ran
+	Traffic                                trafficChecks // the traffic-control targets' checks, of those that ran
 }
 
 func collectInfo(o options, ts []*target, backendAddr string, consul *target, elapsed time.Duration, argv string) runInfo {

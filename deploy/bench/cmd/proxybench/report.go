@@ -214,7 +214,7 @@ func renderMarkdown(in runInfo, s summary, o options) string {
 	p("- **Versions**: %s.\n", strings.Join(in.Versions, "; "))
 	p("- **Setup**: one backend (`proxybench backend -kind %s`: a minimal Go HTTP/1.1 keep-alive responder, 200 with a 1 KiB body) and the load generators on CPU %s; each proxy alone on CPU %s (`taskset -c %s`, and `GOMAXPROCS=1` for Outrigger), one upstream server, keep-alive on both sides. Everything on 127.0.0.1.\n",
 		o.BackendKind, o.LoadCPU, o.ProxyCPU, o.ProxyCPU)
-	p("- **Features**: Outrigger with its defaults (`least_conn`, outlier detection and circuit breaker on, retries 1, metrics), log level warn, tracing off, and twice more with the same binary and defaults: once with the client calling a routing listener (`listeners:`, %d routes of which the benchmark request `GET /` matches only the last, `path_prefix: /`, to the same upstream; the nine before it match other hosts, path prefixes, an exact path, headers and methods, config below), and once with tracing at 1%% (`exporter: otlp` to a closed loopback port, so the figure is the sampling and export-attempt cost); HAProxy `balance leastconn`, `nbthread 1`, `http-reuse always`, `option forwardfor`, no logs; nginx `least_conn`, `worker_processes 1`, upstream `keepalive 32`, `proxy_http_version 1.1`, `proxy_set_header Connection \"\"`, `X-Forwarded-For`, no access log, `keepalive_requests 1000000` on both sides (its default of 1,000 would close client connections every 1,000 requests). Every proxy appends `X-Forwarded-For`, as Outrigger does.%s\n", routingRoutes, meshFeatures(s, o))
+	p("- **Features**: Outrigger with its defaults (`least_conn`, outlier detection and circuit breaker on, retries 1, metrics), log level warn, tracing off, and twice more with the same binary and defaults: once with the client calling a routing listener (`listeners:`, %d routes of which the benchmark request `GET /` matches only the last, `path_prefix: /`, to the same upstream; the nine before it match other hosts, path prefixes, an exact path, headers and methods, config below), and once with tracing at 1%% (`exporter: otlp` to a closed loopback port, so the figure is the sampling and export-attempt cost); HAProxy `balance leastconn`, `nbthread 1`, `http-reuse always`, `option forwardfor`, no logs; nginx `least_conn`, `worker_processes 1`, upstream `keepalive 32`, `proxy_http_version 1.1`, `proxy_set_header Connection \"\"`, `X-Forwarded-For`, no access log, `keepalive_requests 1000000` on both sides (its default of 1,000 would close client connections every 1,000 requests). Every proxy appends `X-Forwarded-For`, as Outrigger does.%s\n", routingRoutes, trafficFeaturesNote(s)+meshFeatures(s, o))
 	p("- **Method**: %d rounds, interleaved: in each round every target gets one wrk run, then every target one vegeta run, in round-robin order starting one target later each round; after a warm-up per target (wrk, then vegeta, %s each). Figures are medians over the rounds. Throughput: wrk, closed loop, 1 thread, %d connections, %s per run. Latency: vegeta, open loop at a fixed %d req/s for %s, at most %d connections; requests are sent on the rate's schedule whatever the answers do (vegeta adds workers rather than send later), and a request's latency includes any wait for a free connection, so there is no coordinated omission; *added* latency is the proxied percentile minus direct's in the same round. CPU: utime+stime of the proxy's processes (nginx: master and worker) from `/proc/<pid>/stat` over each wrk run, divided by the requests wrk completed. RSS: `VmRSS` one second after start (idle), `VmHWM` after all runs (peak), summed over the proxy's processes.\n\n",
 		o.Rounds, o.Warmup, o.Conns, o.TputDur, o.Rate, o.LatDur, o.Conns)
 
@@ -269,6 +269,7 @@ func renderMarkdown(in runInfo, s summary, o options) string {
 		}
 		p("\n")
 	}
+	p("%s", trafficReport(s, o, in))
 	p("%s", meshReport(s, o))
 
 	p("\n## Targets (issue 7)\n\n")
@@ -374,6 +375,7 @@ func renderStdout(s summary, o options, in runInfo) string {
 			fmt.Fprintf(&b, "routing check: %s\n", in.Routes.note())
 		}
 	}
+	b.WriteString(trafficStdout(s, in))
 	b.WriteString(meshStdout(s))
 	for _, id := range []string{tOutrigger, tOutriggerRoute, tOutriggerTrce} {
 		cs := checks(s, id)

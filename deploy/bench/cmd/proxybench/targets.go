@@ -34,16 +34,22 @@ const (
 	tOutriggerMTLS   = "outrigger-mtls"
 	tOutrigger2HopNR = "outrigger-2hop-noreuse"
 	tOutriggerMTLSNR = "outrigger-mtls-noreuse"
+	// Traffic control, each against the plain target in the same rounds:
+	// the access log on (JSON, to a file in the work dir), and a
+	// rate_limit far above anything the bench offers (see traffic.go).
+	tOutriggerALog = "outrigger-accesslog"
+	tOutriggerRate = "outrigger-ratelimit"
 )
 
 // allTargets are the known targets.
-var allTargets = []string{tDirect, tOutrigger, tOutriggerRoute, tOutriggerTrce, tOutrigger2Hop, tOutriggerMTLS,
-	tOutrigger2HopNR, tOutriggerMTLSNR, tHAProxy, tNginx}
+var allTargets = []string{tDirect, tOutrigger, tOutriggerRoute, tOutriggerTrce, tOutriggerALog, tOutriggerRate,
+	tOutrigger2Hop, tOutriggerMTLS, tOutrigger2HopNR, tOutriggerMTLSNR, tHAProxy, tNginx}
 
 // defaultTargets are measured without -targets: all but the two
 // connection-per-request targets, which measure handshakes rather than
 // proxying (run them with -targets).
-var defaultTargets = []string{tDirect, tOutrigger, tOutriggerRoute, tOutriggerTrce, tOutrigger2Hop, tOutriggerMTLS, tHAProxy, tNginx}
+var defaultTargets = []string{tDirect, tOutrigger, tOutriggerRoute, tOutriggerTrce, tOutriggerALog, tOutriggerRate,
+	tOutrigger2Hop, tOutriggerMTLS, tHAProxy, tNginx}
 
 // isTwoHop says whether id is one of the two-sidecar targets, and
 // whether it uses the mesh (mTLS) and reuses web -> payments connections.
@@ -75,6 +81,7 @@ type target struct {
 	Config    string // its contents
 	LogPath   string
 	Admin     string // Outrigger: its admin address (/metrics)
+	AccessLog string // outrigger-accesslog: the access log file
 
 	done chan struct{} // closed when the process has exited
 
@@ -142,20 +149,28 @@ type benchEnv struct {
 }
 
 func outriggerConfig(listen, backend, admin, tracing string) string {
+	return outriggerConfigWith("", listen, backend, admin, "", tracing)
+}
+
+// outriggerConfigWith is outriggerConfig with comment lines after the
+// first (note), keys added to the upstream (upstreamKeys, indented) and
+// top-level keys (extra) added at the end: the traffic-control targets
+// differ from the plain one by these lines only.
+func outriggerConfigWith(note, listen, backend, admin, upstreamKeys, extra string) string {
 	return fmt.Sprintf(`# Outrigger: defaults (least_conn, outlier detection and circuit breaker on)
-service:
+%sservice:
   name: bench
 upstreams:
   - name: backend
     listen: %s
     endpoints: ["%s"]
     lb: least_conn
-admin:
+%sadmin:
   listen: %s
 log:
   level: warn
 drain_timeout: 2s
-%s`, listen, backend, admin, tracing)
+%s`, note, listen, backend, upstreamKeys, admin, extra)
 }
 
 // The routing listener of the outrigger-routing target: the plain
@@ -306,7 +321,7 @@ func newTarget(id string, e benchEnv) (*target, error) {
 	pin := []string{"taskset", "-c", e.ProxyCPU}
 	var argv, env []string
 	switch id {
-	case tOutrigger, tOutriggerRoute, tOutriggerTrce, tOutriggerBase:
+	case tOutrigger, tOutriggerRoute, tOutriggerTrce, tOutriggerBase, tOutriggerALog, tOutriggerRate:
 		admin, err := freePort()
 		if err != nil {
 			return nil, err
@@ -336,6 +351,9 @@ func newTarget(id string, e benchEnv) (*target, error) {
 			}
 			t.Label, t.Short = "Outrigger, routing listener", "outr+route"
 			t.Config = outriggerRoutingConfig(t.Addr, e.Backend, fmt.Sprintf("127.0.0.1:%d", closed), t.Admin, tracing)
+		}
+		if id == tOutriggerALog || id == tOutriggerRate {
+			trafficTarget(t, e, tracing)
 		}
 		argv = append(pin, bin, "run", "-c", filepath.Join(e.WorkDir, t.ConfigRel))
 		env = cleanEnv("GOMAXPROCS=1")
