@@ -66,8 +66,9 @@ func (r Reason) Status() int {
 }
 
 // Write sends the local reply: status, the reason header, and a short
-// plain-text body (the reason and detail). The caller counts it.
-func Write(w http.ResponseWriter, r Reason, status int, detail string) {
+// plain-text body (the reason and detail). The caller counts it. It
+// returns the body's length (the access log's bytes_out).
+func Write(w http.ResponseWriter, r Reason, status int, detail string) int64 {
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -80,6 +81,7 @@ func Write(w http.ResponseWriter, r Reason, status int, detail string) {
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(body))
+	return int64(len(body))
 }
 
 // RetryAfterHeader tells a client refused with rate_limited when to come

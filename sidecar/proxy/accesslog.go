@@ -7,7 +7,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/outrigger-mesh/outrigger/sidecar/accesslog"
-	"github.com/outrigger-mesh/outrigger/sidecar/localreply"
 )
 
 // logRequest writes the request's access-log line (docs/access-log.md)
@@ -62,14 +61,3 @@ func (h *Handler) logRequest(lg *accesslog.Logger, start time.Time, cs *clientSi
 // inboundListener is the access log's listener name for the inbound
 // listener's requests.
 const inboundListener = "inbound"
-
-// LocalReplyBodyLen is the length of the body localreply.Write sends for
-// reason and detail: a local reply's bytes_out in the access log (a test
-// holds the two together).
-func LocalReplyBodyLen(reason localreply.Reason, detail string) int64 {
-	n := len(reason.String()) + 1 // the reason and "\n"
-	if detail != "" {
-		n += 2 + len(detail) // ": " detail
-	}
-	return int64(n)
-}

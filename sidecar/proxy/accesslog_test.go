@@ -217,9 +217,9 @@ func TestReplyBodyLenIsWhatWriteSends(t *testing.T) {
 	for _, detail := range []string{"", "upstream payments has no endpoint to send to"} {
 		for r := range localreply.NumReasons {
 			rec := httptest.NewRecorder()
-			localreply.Write(rec, localreply.Reason(r), 503, detail)
-			if got, want := LocalReplyBodyLen(localreply.Reason(r), detail), int64(rec.Body.Len()); got != want {
-				t.Errorf("%s %q: LocalReplyBodyLen %d, Write sent %d", localreply.Reason(r), detail, got, want)
+			n := localreply.Write(rec, localreply.Reason(r), 503, detail)
+			if want := int64(rec.Body.Len()); n != want {
+				t.Errorf("%s %q: Write returned %d, sent %d", localreply.Reason(r), detail, n, want)
 			}
 		}
 	}

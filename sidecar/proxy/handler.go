@@ -156,12 +156,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, via *Via) {
 func (h *Handler) localReply(ctx context.Context, cs *clientSide, w http.ResponseWriter, reason localreply.Reason, status int, detail string) {
 	h.up.Stats().LocalReply(reason)
 	cs.status = status
-	cs.reply, cs.written = reason.String(), LocalReplyBodyLen(reason, detail)
+	cs.reply = reason.String()
 	if h.log.Enabled(ctx, slog.LevelDebug) {
 		h.log.Debug("local reply", "upstream", h.up.Name(), "reason", reason.String(), "detail", detail)
 	}
 	noteLocalReply(ctx, reason, status)
-	localreply.Write(w, reason, status, detail)
+	cs.written = localreply.Write(w, reason, status, detail)
 }
 
 // abort ends the exchange with the client without an answer (or with a

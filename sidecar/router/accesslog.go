@@ -6,7 +6,6 @@ import (
 
 	"github.com/outrigger-mesh/outrigger/sidecar/accesslog"
 	"github.com/outrigger-mesh/outrigger/sidecar/localreply"
-	"github.com/outrigger-mesh/outrigger/sidecar/proxy"
 )
 
 // SetAccessLog makes the listener log the requests it answers itself
@@ -17,7 +16,7 @@ func (h *Handler) SetAccessLog(s *accesslog.Sink) { h.alog = s }
 
 // logReply writes the access-log line of a local reply the listener gave
 // at start: there is no upstream, route, endpoint or body read.
-func (h *Handler) logReply(lg *accesslog.Logger, start time.Time, r *http.Request, reason localreply.Reason, status int, detail string) {
+func (h *Handler) logReply(lg *accesslog.Logger, start time.Time, r *http.Request, reason localreply.Reason, status int, bytesOut int64) {
 	e := accesslog.Entry{
 		Time:     start,
 		Listener: h.name,
@@ -25,7 +24,7 @@ func (h *Handler) logReply(lg *accesslog.Logger, start time.Time, r *http.Reques
 		Path:     accesslog.Detach(accesslog.Target(r)),
 		Status:   status,
 		Duration: lg.Now().Sub(start),
-		BytesOut: proxy.LocalReplyBodyLen(reason, detail),
+		BytesOut: bytesOut,
 		Error:    reason.String(),
 		TraceID:  accesslog.TraceParent(r.Header),
 		Client:   r.RemoteAddr,

@@ -95,9 +95,9 @@ func (h *Handler) reply(w http.ResponseWriter, r *http.Request, reason localrepl
 	if h.log.Enabled(context.Background(), slog.LevelDebug) {
 		h.log.Debug("local reply", "listener", h.name, "reason", reason.String(), "detail", detail)
 	}
-	localreply.Write(w, reason, status, detail)
+	n := localreply.Write(w, reason, status, detail)
 	if lg != nil {
-		h.logReply(lg, start, r, reason, status, detail)
+		h.logReply(lg, start, r, reason, status, n)
 	}
 }
 
