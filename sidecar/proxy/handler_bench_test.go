@@ -61,7 +61,12 @@ func benchHandler(b *testing.B, cfg config.Upstream) *Handler {
 func BenchmarkServeHTTP(b *testing.B) {
 	cfg := config.DefaultUpstream()
 	cfg.Name = "payments"
-	h := benchHandler(b, cfg)
+	serveBench(b, benchHandler(b, cfg))
+}
+
+// serveBench runs b.N requests like a small GET from an app through h.
+func serveBench(b *testing.B, h *Handler) {
+	b.Helper()
 	req, _ := http.NewRequest("GET", "http://127.0.0.1:9001/pay?id=1", nil)
 	req.RemoteAddr = "127.0.0.1:50000"
 	req.Header.Set("User-Agent", "bench")

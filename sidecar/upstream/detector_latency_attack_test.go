@@ -27,16 +27,7 @@ func TestHeadArrivedTimesTheEndpointOnly(t *testing.T) {
 		{name: "slow endpoint", toHead: 10 * time.Second, wantEjected: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clock := &stepClock{t: time.Unix(1700000000, 0)}
-			cfg := config.DefaultUpstream()
-			cfg.Name, cfg.LB = "payments", "round_robin"
-			cfg.Outlier.Consecutive5xx, cfg.Outlier.ConsecutiveLocalFailure = 0, 0
-			cfg.Outlier.FailurePercentageMinRequests, cfg.Outlier.LatencyFactor = 10, 3
-			u, err := New(cfg, Options{Now: clock.Now})
-			if err != nil {
-				t.Fatal(err)
-			}
-			u.Update(instances("a:1", "b:2", "c:3"))
+			u, clock := latencyUpstream(t, 3)
 			for range 30 { // round robin: 10 each
 				a, ref := u.Begin(nil, "", nil)
 				if ref != nil {

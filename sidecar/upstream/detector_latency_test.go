@@ -43,16 +43,7 @@ func TestDetectorHearsAttemptLatency(t *testing.T) {
 		{"local failures", false, Failed(TimedOut), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clock := &stepClock{t: time.Unix(1700000000, 0)}
-			cfg := config.DefaultUpstream()
-			cfg.Name, cfg.LB = "payments", "round_robin"
-			cfg.Outlier.Consecutive5xx, cfg.Outlier.ConsecutiveLocalFailure = 0, 0
-			cfg.Outlier.FailurePercentageMinRequests, cfg.Outlier.LatencyFactor = 10, 5
-			u, err := New(cfg, Options{Now: clock.Now})
-			if err != nil {
-				t.Fatal(err)
-			}
-			u.Update(instances("a:1", "b:2", "c:3"))
+			u, clock := latencyUpstream(t, 5)
 			for range 30 { // round robin: 10 each
 				a, ref := u.Begin(nil, "", nil)
 				if ref != nil {
@@ -81,4 +72,22 @@ func TestDetectorHearsAttemptLatency(t *testing.T) {
 			}
 		})
 	}
+}
+
+// latencyUpstream is a round-robin upstream of a:1, b:2 and c:3 on a step
+// clock whose only outlier rule is latency_factor factor (10 answers
+// each to be judged).
+func latencyUpstream(t *testing.T, factor float64) (*Upstream, *stepClock) {
+	t.Helper()
+	clock := &stepClock{t: time.Unix(1700000000, 0)}
+	cfg := config.DefaultUpstream()
+	cfg.Name, cfg.LB = "payments", "round_robin"
+	cfg.Outlier.Consecutive5xx, cfg.Outlier.ConsecutiveLocalFailure = 0, 0
+	cfg.Outlier.FailurePercentageMinRequests, cfg.Outlier.LatencyFactor = 10, factor
+	u, err := New(cfg, Options{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Update(instances("a:1", "b:2", "c:3"))
+	return u, clock
 }
