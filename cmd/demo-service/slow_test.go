@@ -147,34 +147,5 @@ func TestControlSlowNotTaken(t *testing.T) {
 // TestSlowSwitchConcurrent flips the slow switch while requests are
 // served; run with -race.
 func TestSlowSwitchConcurrent(t *testing.T) {
-	b := newTestBackend(t)
-	srv := httptest.NewServer(b)
-	defer srv.Close()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := range 50 {
-			path := "/control/heal"
-			if i%2 == 0 {
-				path = "/control/slow?delay=1ms"
-			}
-			resp, err := srv.Client().Post(srv.URL+path, "", nil)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			resp.Body.Close()
-		}
-	}()
-	for range 50 {
-		resp, err := srv.Client().Get(srv.URL + "/pay")
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("GET /pay: %d, want 200", resp.StatusCode)
-		}
-	}
-	<-done
+	flipWhileServing(t, "/control/slow?delay=1ms", http.StatusOK)
 }
