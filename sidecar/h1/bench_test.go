@@ -25,12 +25,15 @@ func BenchmarkReadRequest(b *testing.B) {
 	sr := strings.NewReader(benchHead)
 	br := bufio.NewReaderSize(sr, bufSize)
 	var scratch []byte
+	var req http.Request
+	var fields fieldStore
 	b.SetBytes(int64(len(benchHead)))
 	b.ReportAllocs()
 	for b.Loop() {
 		sr.Reset(benchHead)
 		br.Reset(sr)
-		if _, _, err := readRequest(br, 0, 0, &scratch); err != nil {
+		req = http.Request{}
+		if _, err := readRequest(br, 0, 0, &scratch, &req, &fields); err != nil {
 			b.Fatal(err)
 		}
 	}

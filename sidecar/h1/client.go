@@ -210,7 +210,14 @@ func drainPool(p *connPool) {
 // connection to the caller: the body then reads and writes the raw
 // connection (it implements io.Writer and CloseWrite).
 func (cl *Client) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx := req.Context()
+	return cl.RoundTripContext(req.Context(), req)
+}
+
+// RoundTripContext is RoundTrip under ctx rather than req's context (a
+// proxy then need not copy its request to set one). The client keeps
+// nothing of req once the answer's body is closed (a tunnel's: once it is
+// closed), so the caller may reuse req's storage then.
+func (cl *Client) RoundTripContext(ctx context.Context, req *http.Request) (*http.Response, error) {
 	p := cl.pool(req.URL.Host)
 	if c := cl.get(p); c != nil {
 		resp, err := cl.exchange(ctx, p, c, req, true)
@@ -227,10 +234,10 @@ func (cl *Client) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // exchange writes req on c and reads the answer's head.
 func (cl *Client) exchange(ctx context.Context, p *connPool, c *upConn, req *http.Request, reused bool) (*http.Response, error) {
-	stop := c.begin(ctx)
+	c.begin(ctx)
 	written, read := c.written, c.read
 	fail := func(err error, sent bool) (*http.Response, error) {
-		stop()
+		c.endWatch()
 		c.Close()
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
@@ -248,7 +255,7 @@ func (cl *Client) exchange(ctx context.Context, p *connPool, c *upConn, req *htt
 			// (With a body, some of it may have been read from the client
 			// into the buffers already: it cannot go again from here. The
 			// caller's retry gate sees a NotSentError and decides.)
-			stop()
+			c.endWatch()
 			c.Close()
 			return nil, errStale
 		}
@@ -259,7 +266,7 @@ func (cl *Client) exchange(ctx context.Context, p *connPool, c *upConn, req *htt
 		if reused && c.read == read && isReset(err) && ctx.Err() == nil && resendable(req) {
 			// Closed before answering: it may have seen the request, so
 			// only a request that is safe to repeat goes again.
-			stop()
+			c.endWatch()
 			c.Close()
 			return nil, errStale
 		}
@@ -271,19 +278,18 @@ func (cl *Client) exchange(ctx context.Context, p *connPool, c *upConn, req *htt
 		}
 		return fail(err, true)
 	}
-	b.p, b.stop = p, stop
+	b.p = p
 	switch {
 	case b.tunnel:
-		stop() // the tunnel outlives the request's context; the idle timeout stays
+		c.endWatch() // the tunnel outlives the request's context; the idle timeout stays
+		c.endRequestDeadline()
 	case b.none:
 		if c.br.Buffered() > 0 {
 			// Bytes after an answer that has no body: a body on a HEAD,
 			// 204 or 304 answer, or worse.
 			return fail(protocolError(reasonExtraBytes), true)
 		}
-		resp.Body = http.NoBody
-		b.finish(b.keep)
-		return resp, nil
+		b.finish(b.keep) // Read says EOF; Close pools the connection
 	}
 	resp.Body = b
 	return resp, nil

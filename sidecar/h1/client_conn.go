@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -25,13 +26,31 @@ import (
 // two; it is uncontended except at that moment.
 type upConn struct {
 	net.Conn
-	raw      syscall.RawConn // for the idle check; nil if unavailable
-	br       *bufio.Reader
-	bw       *bufio.Writer
-	scratch  []byte // response head bytes, reused
-	lastUsed time.Time
+	raw     syscall.RawConn // for the idle check; nil if unavailable
+	br      *bufio.Reader
+	bw      *bufio.Writer
+	scratch []byte // response head bytes, reused
+	// The current answer, reused for each (see upBody): its header map
+	// (the value slices are new each time), response, body and reader.
+	respHeader http.Header
+	resp       http.Response
+	ub         upBody
+	body       body
+	peek       peeker
+	lastUsed   time.Time
 
 	idle time.Duration // limits.stream_idle_timeout; 0 = none
+	// due is the current request's deadline (UnixNano; 0 = none), kept
+	// by arm as the connection's deadline when it comes first. Set by
+	// begin, on the goroutine that then does the request's reads and
+	// writes.
+	due   int64
+	dueAt time.Time // due as the context has it (setDeadlineAt)
+	// The watch of the request's context (begin, endWatch): the server
+	// connection's, or a context.AfterFunc's stop.
+	watch      *connWatch
+	watchFired bool
+	stopWatch  func() bool
 
 	mu       sync.Mutex
 	poisoned bool // the current request's context ended
@@ -55,18 +74,72 @@ func newUpConn(nc net.Conn, idle time.Duration) *upConn {
 	return c
 }
 
-// begin prepares the connection for one request under ctx. The returned
-// stop ends the context watch; it reports false if the context already
-// ended (then the connection must not be reused).
-func (c *upConn) begin(ctx context.Context) (stop func() bool) {
+// begin prepares the connection for one request under ctx. The request's
+// deadline (its `timeout`) becomes part of the connection's deadline
+// rather than a timer of its own, and the connection is poisoned when the
+// context is cancelled — through the server connection's watch when ctx
+// carries one (connWatch), else by context.AfterFunc on ctx, or on its
+// CancelScope when it has one (its deadline is then this connection
+// deadline's job alone). endWatch ends the watch.
+func (c *upConn) begin(ctx context.Context) {
 	c.mu.Lock()
 	if c.poisoned {
 		c.poisoned = false
 		c.armed.Store(0) // the poison's deadline is in the past
 	}
 	c.mu.Unlock()
+	c.due, c.dueAt = 0, time.Time{}
+	if d, ok := ctx.Deadline(); ok {
+		c.due, c.dueAt = d.UnixNano(), d
+	}
 	c.arm()
-	return context.AfterFunc(ctx, c.poison)
+	if s, ok := ctx.(CancelScoper); ok {
+		ctx = s.CancelScope()
+	}
+	// The server's watch serves only a context that ends exactly when the
+	// connection's does (the same Done): one with a cancellation of its
+	// own (per_try_timeout's) is watched itself.
+	if w := watchOf(ctx); w != nil && ctx.Done() == w.done {
+		if ok, fired := w.set(c); ok {
+			c.watch, c.watchFired = w, fired
+			return
+		}
+	}
+	c.stopWatch = context.AfterFunc(ctx, c.poison)
+}
+
+// endWatch ends begin's watch. It reports false if the context ended
+// meanwhile (then the connection must not be reused: a poison may land
+// on it yet).
+func (c *upConn) endWatch() bool {
+	switch {
+	case c.watch != nil:
+		w := c.watch
+		c.watch = nil
+		return w.clear(c) && !c.watchFired
+	case c.stopWatch != nil:
+		stop := c.stopWatch
+		c.stopWatch = nil
+		return stop()
+	}
+	return true
+}
+
+// CancelScoper is a context whose deadline the client enforces with the
+// connection's own deadline: its CancelScope is the context to watch for
+// cancellation alone (no timer for the deadline). A context that is not
+// one is watched whole.
+type CancelScoper interface {
+	context.Context
+	CancelScope() context.Context
+}
+
+// endRequestDeadline lifts the request's deadline from the connection (a
+// tunnel outlives its request; the idle timeout stays).
+func (c *upConn) endRequestDeadline() {
+	c.due, c.dueAt = 0, time.Time{}
+	c.setDeadline(0)
+	c.arm()
 }
 
 // poison makes every pending and later read or write fail at once.
@@ -77,23 +150,61 @@ func (c *upConn) poison() {
 	c.mu.Unlock()
 }
 
-// arm keeps the connection's deadline at now + the idle timeout —
-// lazily: it moves only when it is unset or more than a sixteenth of the
-// idle timeout behind, so a run of requests and reads costs a time.Now
-// each and a deadline change now and then (each SetDeadline updates the
+// arm keeps the connection's deadline at the request's deadline when that
+// comes first, else at now + the idle timeout — lazily: then it moves only
+// when it is unset, must come earlier, or is more than a sixteenth of the
+// idle timeout behind, so a run of requests and reads costs a time.Now each
+// and a deadline change now and then (each SetDeadline updates the
 // runtime's timers). An idle timeout may thus end a connection up to 1/16
 // of it early.
 func (c *upConn) arm() {
+	due := c.due
 	if c.idle <= 0 {
+		if due == 0 {
+			if c.armed.Load() != 0 {
+				c.setDeadline(0) // the last request's deadline
+			}
+			return
+		}
+		if c.armed.Load() != due {
+			c.setDeadlineAt(c.dueAt, due)
+		}
 		return
 	}
 	d := time.Now().Add(c.idle).UnixNano()
-	if a := c.armed.Load(); a != 0 && d-a <= int64(c.idle/16) {
+	if due != 0 && due < d {
+		// The request's deadline comes first: exactly, never lazily (a
+		// deadline armed for the last request may be near).
+		if c.armed.Load() != due {
+			c.setDeadlineAt(c.dueAt, due)
+		}
 		return
 	}
+	if a := c.armed.Load(); a != 0 && d >= a && d-a <= int64(c.idle/16) {
+		return
+	}
+	c.setDeadline(d)
+}
+
+// setDeadline sets the connection's deadline to d (UnixNano; 0: none),
+// unless the request was poisoned meanwhile.
+func (c *upConn) setDeadline(d int64) {
+	t := time.Time{}
+	if d != 0 {
+		t = time.Unix(0, d)
+	}
+	c.setDeadlineAt(t, d)
+}
+
+// setDeadlineAt is setDeadline with the time itself: the request's
+// deadline as its context has it, monotonic reading included, so that a
+// read failing at it finds the context's Err set (a wall-clock copy could
+// end the read a moment before the context's own clock says so, and the
+// failure would look like the endpoint's rather than the deadline's).
+func (c *upConn) setDeadlineAt(t time.Time, d int64) {
 	c.mu.Lock()
 	if !c.poisoned {
-		c.Conn.SetDeadline(time.Unix(0, d))
+		c.Conn.SetDeadline(t)
 		c.armed.Store(d)
 	}
 	c.mu.Unlock()
@@ -129,7 +240,7 @@ func (c *upConn) quiet() bool {
 	if c.raw == nil {
 		return true
 	}
-	return peekQuiet(c.raw)
+	return peekQuiet(c.raw, &c.peek)
 }
 
 // quietTLS is quiet for a TLS connection. Stray bytes can be in three
@@ -145,7 +256,7 @@ func (c *upConn) quietTLS(tc *tls.Conn) bool {
 	sc, _ := tc.NetConn().(*sockCounter)
 	var before int64
 	if sc != nil {
-		if sc.partial.Load() || (sc.raw != nil && !peekQuiet(sc.raw)) {
+		if sc.partial.Load() || (sc.raw != nil && !peekQuiet(sc.raw, &c.peek)) {
 			return false
 		}
 		before = sc.n.Load()

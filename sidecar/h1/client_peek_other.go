@@ -7,4 +7,6 @@ import "syscall"
 // peekQuiet cannot look at the socket without reading here; bytes already
 // buffered are still caught by upConn.quiet, and a closed connection by
 // the stale-connection rule of Client.RoundTrip.
-func peekQuiet(syscall.RawConn) bool { return true }
+func peekQuiet(syscall.RawConn, *peeker) bool { return true }
+
+type peeker struct{}

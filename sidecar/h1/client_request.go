@@ -110,13 +110,18 @@ func writeFixed(w *bufio.Writer, body io.Reader, n int64) error {
 	return w.Flush()
 }
 
-// writeChunked sends the body as it arrives, one chunk per read, flushed
-// (a stream's pieces must not wait for the next), then the last chunk and
-// the request's trailers, which the body's reader filled at its end.
+// writeChunked sends the body as it arrives, one chunk per read, then the
+// last chunk and the request's trailers, which the body's reader filled at
+// its end. A stream's pieces must not wait for the next, so what was
+// written is flushed before a Read that would wait; a body that says (a
+// ReadyReader) that its next piece or its end is already buffered is not
+// flushed in between, so a body that arrived whole leaves with the head
+// in one write. Any other body is flushed after every chunk.
 func writeChunked(w *bufio.Writer, body io.Reader, trailer http.Header) error {
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
 	buf := *bp
+	rr, _ := body.(ReadyReader)
 	for {
 		m, err := body.Read(buf)
 		if m > 0 {
@@ -124,15 +129,17 @@ func writeChunked(w *bufio.Writer, body io.Reader, trailer http.Header) error {
 			w.WriteString("\r\n")
 			w.Write(buf[:m])
 			w.WriteString("\r\n")
-			if werr := w.Flush(); werr != nil {
-				return werr
-			}
 		}
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
 			return &RequestBodyError{Err: err}
+		}
+		if w.Buffered() > 0 && (rr == nil || !rr.Ready()) {
+			if werr := w.Flush(); werr != nil {
+				return werr
+			}
 		}
 	}
 	w.WriteString("0\r\n")

@@ -40,8 +40,11 @@ func readResponseHead(br *bufio.Reader, buf []byte, limit int) ([]byte, error) {
 
 // parseResponseHead parses a complete head s with the server's field rules
 // (parseFieldLine): no obs-fold, no whitespace before the colon, token
-// names, values without CTLs.
-func parseResponseHead(s string) (responseHead, error) {
+// names, values without CTLs. The fields go into h, cleared (nil: a new
+// map); their value slices are always new, as a caller passes them on
+// (a proxy's response head, written after the answer's connection went
+// back to the pool).
+func parseResponseHead(s string, h http.Header) (responseHead, error) {
 	var rh responseHead
 	i := strings.IndexByte(s, '\n')
 	line := s[:i-1]
@@ -76,7 +79,13 @@ func parseResponseHead(s string) (responseHead, error) {
 	if strings.Count(fields, "\n")-1 > maxResponseFields {
 		return rh, protocolError(reasonTooManyRespFields)
 	}
-	h, rerr := parseFields(fields)
+	n := strings.Count(fields, "\n") - 1
+	if h == nil {
+		h = make(http.Header, n)
+	} else {
+		clear(h)
+	}
+	h, rerr := parseFieldsInto(h, make([]string, n), fields)
 	if rerr != nil {
 		return rh, protocolError(rerr.Reason)
 	}
@@ -105,7 +114,7 @@ func (cl *Client) readResponse(c *upConn, req *http.Request) (*http.Response, *u
 			return nil, nil, err
 		}
 		left -= len(buf)
-		rh, err := parseResponseHead(string(buf))
+		rh, err := parseResponseHead(string(buf), c.respHeader)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -136,7 +145,9 @@ func (cl *Client) frame(c *upConn, req *http.Request, rh responseHead) (*http.Re
 		// value or a refusal: net/http's client refuses a list too.
 		return nil, nil, protocolError(reasonBadCL)
 	}
-	resp := &http.Response{
+	c.respHeader = h // reused by the connection's next answer
+	resp := &c.resp
+	*resp = http.Response{
 		Status:        rh.status,
 		StatusCode:    rh.code,
 		Proto:         protoName[rh.minor],
@@ -155,7 +166,8 @@ func (cl *Client) frame(c *upConn, req *http.Request, rh responseHead) (*http.Re
 		if rh.code == http.StatusSwitchingProtocols && len(req.Header["Upgrade"]) == 0 {
 			return nil, nil, protocolError(reasonUnsolicited101)
 		}
-		return resp, &upBody{cl: cl, c: c, tunnel: true}, nil
+		c.ub = upBody{cl: cl, c: c, tunnel: true}
+		return resp, &c.ub, nil
 	}
 	if chunked {
 		delete(h, "Transfer-Encoding")
@@ -163,16 +175,19 @@ func (cl *Client) frame(c *upConn, req *http.Request, rh responseHead) (*http.Re
 		resp.Trailer = declaredTrailers(h["Trailer"])
 		delete(h, "Trailer")
 	}
-	b := &upBody{cl: cl, c: c, keep: !resp.Close}
+	b := &c.ub
+	*b = upBody{cl: cl, c: c, keep: !resp.Close}
 	switch {
 	case req.Method == http.MethodHead || rh.code == http.StatusNoContent || rh.code == http.StatusNotModified:
 		b.none = true
 	case chunked:
-		b.r = &body{br: c.br, chunked: true, trailer: resp.Trailer, maxTrailer: cl.maxHeaderBytes}
+		c.body = body{br: c.br, chunked: true, trailer: resp.Trailer, maxTrailer: cl.maxHeaderBytes}
+		b.r = &c.body
 	case length == 0:
 		b.none = true
 	case length > 0:
-		b.r = &body{br: c.br, remaining: length}
+		c.body = body{br: c.br, remaining: length}
+		b.r = &c.body
 	default:
 		// Neither field: the body runs until the upstream closes.
 		b.r, b.keep = c.br, false
@@ -181,22 +196,27 @@ func (cl *Client) frame(c *upConn, req *http.Request, rh responseHead) (*http.Re
 	return resp, b, nil
 }
 
-// upBody is a response body. Read to its end, it puts the connection back
-// in the pool — unless bytes beyond the end are already there: then the
-// answer was longer than it said (a body on a HEAD answer, more than its
-// Content-Length), the read fails with a *ProtocolError and the
-// connection is closed. Closed early, or failing, it closes the
-// connection (its framing position is unknown).
+// upBody is a response body. Read to its end and closed, it puts the
+// connection back in the pool — unless bytes beyond the end are already
+// there: then the answer was longer than it said (a body on a HEAD
+// answer, more than its Content-Length), the read fails with a
+// *ProtocolError and the connection is closed. Closed early, or failing,
+// it closes the connection (its framing position is unknown).
+//
+// The answer (http.Response, upBody, its body reader and header map) is
+// the connection's, reused for its next answer: the caller must not touch
+// the answer after Close, which is why the connection goes back to the
+// pool only then, not at the body's end.
 type upBody struct {
 	cl     *Client
 	c      *upConn
 	p      *connPool
-	stop   func() bool
 	r      io.Reader // nil when none
 	none   bool      // no body at all
 	tunnel bool      // 101 or 2xx to CONNECT: the raw connection
 	keep   bool
 	done   bool
+	pool   bool // the body ended cleanly: Close pools the connection
 }
 
 func (b *upBody) Read(p []byte) (int, error) {
@@ -243,10 +263,10 @@ func (b *upBody) finish(reuse bool) {
 		return
 	}
 	b.done = true
-	// stop is false when the request's context already fired: its
+	// endWatch is false when the request's context already fired: its
 	// deadline poke may still land on the connection.
-	if stopped := b.stop(); reuse && stopped {
-		b.cl.put(b.p, b.c)
+	if stopped := b.c.endWatch(); reuse && stopped {
+		b.pool = true // at Close
 		return
 	}
 	b.c.Close()
@@ -260,5 +280,25 @@ func (b *upBody) Close() error {
 		return b.c.Close()
 	}
 	b.finish(false)
+	if b.pool {
+		b.pool = false
+		b.cl.put(b.p, b.c) // the last touch: the connection's next answer reuses all of this
+	}
 	return nil
+}
+
+// Ready reports whether the next Read returns without reading the
+// connection (ReadyReader): a relay of a chunked answer then holds its
+// flush, so an answer that arrived whole leaves in one write.
+func (b *upBody) Ready() bool {
+	switch {
+	case b.tunnel:
+		return b.c.br.Buffered() > 0
+	case b.done || b.none:
+		return true
+	}
+	if r, ok := b.r.(ReadyReader); ok {
+		return r.Ready()
+	}
+	return b.c.br.Buffered() > 0 // the body runs to the close: raw bytes
 }

@@ -28,7 +28,7 @@ type connReader struct {
 	hasByte   bool
 	byteBuf   [1]byte
 	err       error              // error seen by the background read, returned next
-	cancel    context.CancelFunc // the running request's context
+	cancel    context.CancelFunc // the connection's context, which its requests share
 	// watch arms the background read bgReadDelay after the body is read,
 	// so the many requests that finish sooner never pay for it (a
 	// goroutine, a read that parks, two deadline changes); see bgReadDelay.
@@ -43,8 +43,8 @@ type connReader struct {
 // skipping it gained a few per cent of throughput in a loopback benchmark.
 const bgReadDelay = 50 * time.Millisecond
 
-func newConnReader(c net.Conn) *connReader {
-	cr := &connReader{conn: c}
+func newConnReader(c net.Conn, cancel context.CancelFunc) *connReader {
+	cr := &connReader{conn: c, cancel: cancel}
 	cr.cond.L = &cr.mu
 	cr.watch = time.AfterFunc(time.Hour, cr.startBackgroundReadNow)
 	cr.watch.Stop()
@@ -81,8 +81,11 @@ func (cr *connReader) Read(p []byte) (int, error) {
 
 	cr.mu.Lock()
 	cr.inRead = false
-	if err != nil && cr.cancel != nil {
-		cr.cancel() // the client is gone or the body read failed
+	if err != nil && cr.bgEnabled {
+		// The client is gone or the body read failed while a request
+		// runs: its context (the connection's: it serves nothing more)
+		// ends. Not after Hijack, whose reads are the handler's own.
+		cr.cancel()
 	}
 	cr.mu.Unlock()
 	cr.cond.Broadcast()
@@ -104,12 +107,11 @@ func (cr *connReader) failed() bool {
 }
 
 // beginRequest allows background reads until endRequest; a background read
-// that fails calls cancel.
-func (cr *connReader) beginRequest(cancel context.CancelFunc) {
+// that fails cancels the connection's context.
+func (cr *connReader) beginRequest() {
 	cr.mu.Lock()
 	cr.bgEnabled = true
 	cr.aborted = false
-	cr.cancel = cancel
 	cr.mu.Unlock()
 }
 
@@ -119,7 +121,6 @@ func (cr *connReader) endRequest() {
 	cr.watch.Stop()
 	cr.mu.Lock()
 	cr.bgEnabled = false
-	cr.cancel = nil
 	cr.abortPendingLocked()
 	cr.mu.Unlock()
 }
@@ -154,9 +155,7 @@ func (cr *connReader) backgroundRead() {
 		// Our own abortPendingLocked; nothing happened on the wire.
 	} else if err != nil {
 		cr.err = err
-		if cr.cancel != nil {
-			cr.cancel()
-		}
+		cr.cancel()
 	}
 	cr.aborted = false
 	cr.inRead = false

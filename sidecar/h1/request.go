@@ -44,16 +44,19 @@ const DefaultMaxHeaders = 100
 //
 // ReadRequest does not set r.RemoteAddr or a context.
 func ReadRequest(br *bufio.Reader, maxHeaderBytes int) (*http.Request, error) {
-	req, _, err := readRequest(br, maxHeaderBytes, DefaultMaxHeaders, nil)
+	req := new(http.Request)
+	_, err := readRequest(br, maxHeaderBytes, DefaultMaxHeaders, nil, req, nil)
 	if err != nil {
 		return nil, err
 	}
 	return req, nil
 }
 
-// readRequest is ReadRequest with a reusable head buffer and the concrete
-// body (nil when the request has none) for the server's hooks.
-func readRequest(br *bufio.Reader, max, maxFields int, scratch *[]byte) (*http.Request, *body, error) {
+// readRequest is ReadRequest into req (whose fields it sets, all of them but
+// its context), with a reusable head buffer and field store (reuse; nil:
+// fresh ones), returning the concrete body (nil when the request has none)
+// for the server's hooks.
+func readRequest(br *bufio.Reader, max, maxFields int, scratch *[]byte, req *http.Request, reuse *fieldStore) (*body, error) {
 	if max <= 0 {
 		max = DefaultMaxHeaderBytes
 	}
@@ -66,15 +69,17 @@ func readRequest(br *bufio.Reader, max, maxFields int, scratch *[]byte) (*http.R
 		*scratch = buf[:0] // keep a typical-size buffer for the next request
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	// One string for the whole head: names and values are substrings of it,
-	// which keeps allocations to a handful per request.
-	req, b, rerr := parseHead(string(buf), br, max, maxFields)
+	// which keeps allocations to a handful per request. (The string is new
+	// for every request: a handler may keep what it read from a request
+	// past its end, as the access log does.)
+	b, rerr := parseHead(string(buf), br, max, maxFields, req, reuse)
 	if rerr != nil {
-		return nil, nil, rerr
+		return nil, rerr
 	}
-	return req, b, nil
+	return b, nil
 }
 
 // readHead reads a request head's lines into buf (readHeadLines): at most
@@ -96,28 +101,29 @@ func readHead(br *bufio.Reader, buf []byte, max int) ([]byte, error) {
 	return buf, err
 }
 
-// parseHead parses a complete head s (lines end in CRLF, last line empty).
-func parseHead(s string, br *bufio.Reader, max, maxFields int) (*http.Request, *body, *RequestError) {
+// parseHead parses a complete head s (lines end in CRLF, last line empty)
+// into req.
+func parseHead(s string, br *bufio.Reader, max, maxFields int, req *http.Request, reuse *fieldStore) (*body, *RequestError) {
 	i := strings.IndexByte(s, '\n')
 	method, target, proto, rerr := parseRequestLine(s[:i-1])
 	if rerr != nil {
-		return nil, nil, rerr
+		return nil, rerr
 	}
 	http11 := proto == "HTTP/1.1"
 	u, rerr := parseTarget(method, target)
 	if rerr != nil {
-		return nil, nil, rerr
+		return nil, rerr
 	}
 
 	rest := s[i+1:]
 	if maxFields > 0 && strings.Count(rest, "\n")-1 > maxFields {
 		// Many small fields cost a map entry and a slice each: a head
 		// within MaxHeaderBytes can still be thousands of them.
-		return nil, nil, tooManyFields()
+		return nil, tooManyFields()
 	}
-	h, rerr := parseFields(rest)
+	h, rerr := reuse.parse(rest)
 	if rerr != nil {
-		return nil, nil, rerr
+		return nil, rerr
 	}
 	// Host lives in r.Host, as net/http's server has it.
 	hosts := len(h["Host"])
@@ -131,26 +137,23 @@ func parseHead(s string, br *bufio.Reader, max, maxFields int) (*http.Request, *
 	// request with more than one Host or an invalid one.
 	switch {
 	case hosts == 0 && http11:
-		return nil, nil, badRequest(reasonNoHost)
+		return nil, badRequest(reasonNoHost)
 	case hosts > 1:
-		return nil, nil, badRequest(reasonManyHosts)
+		return nil, badRequest(reasonManyHosts)
 	case !validHost(host):
-		return nil, nil, badRequest(reasonBadHost)
+		return nil, badRequest(reasonBadHost)
 	}
 	if u.Host != "" {
 		host = u.Host // RFC 9112 §3.2.2: the target's authority wins
 	}
 
-	req := &http.Request{
-		Method:     method,
-		URL:        u,
-		Proto:      proto,
-		ProtoMajor: 1,
-		ProtoMinor: 1,
-		Header:     h,
-		Host:       host,
-		RequestURI: target,
-	}
+	req.Method = method
+	req.URL = u
+	req.Proto = proto
+	req.ProtoMajor, req.ProtoMinor = 1, 1
+	req.Header = h
+	req.Host = host
+	req.RequestURI = target
 	if !http11 {
 		req.ProtoMinor = 0
 	}
@@ -163,9 +166,9 @@ func parseHead(s string, br *bufio.Reader, max, maxFields int) (*http.Request, *
 
 	b, rerr := parseFraming(req, br, max)
 	if rerr != nil {
-		return nil, nil, rerr
+		return nil, rerr
 	}
-	return req, b, nil
+	return b, nil
 }
 
 // parseRequestLine splits "METHOD SP request-target SP HTTP-version".

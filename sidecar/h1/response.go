@@ -67,14 +67,24 @@ var (
 
 var errAfterHandler = errors.New("h1: ResponseWriter used after the handler returned")
 
+// newResponse returns the connection's response, reset for req. Its
+// header maps are the connection's too, cleared: like the request, a
+// response is not used after the handler returns.
 func newResponse(c *conn, req *http.Request, b *body) *response {
-	w := &response{
+	hh := c.resHeaders[0]
+	if hh == nil {
+		hh = make(http.Header)
+		c.resHeaders[0] = hh
+	}
+	clear(hh)
+	w := &c.res
+	*w = response{
 		c:             c,
 		req:           req,
 		body:          b,
 		isHEAD:        req.Method == http.MethodHead,
 		http10:        req.ProtoMinor == 0,
-		handlerHeader: make(http.Header),
+		handlerHeader: hh,
 		contentLength: -1,
 		canContinue:   b != nil && b.expectContinue,
 	}
@@ -85,6 +95,23 @@ func newResponse(c *conn, req *http.Request, b *body) *response {
 	}
 	w.w = c.rbw
 	return w
+}
+
+// snapshotHeader copies the handler's header map as WriteHeader found it
+// into the connection's second map: later changes to the map (not to the
+// value slices, which are shared — net/http copies those too, the proxy
+// never changes one) do not reach the head.
+func (w *response) snapshotHeader() http.Header {
+	snap := w.c.resHeaders[1]
+	if snap == nil {
+		snap = make(http.Header, len(w.handlerHeader))
+		w.c.resHeaders[1] = snap
+	}
+	clear(snap)
+	for k, vv := range w.handlerHeader {
+		snap[k] = vv[:len(vv):len(vv)] // an append by the handler copies
+	}
+	return snap
 }
 
 func (w *response) Header() http.Header { return w.handlerHeader }
@@ -118,7 +145,7 @@ func (w *response) WriteHeader(code int) {
 	w.wroteHeader = true
 	w.sentMark = w.c.sent
 	w.status = code
-	w.header = w.handlerHeader.Clone()
+	w.header = w.snapshotHeader()
 	if vv := w.header["Content-Length"]; len(vv) > 0 {
 		if n, _, err := parseContentLength(vv); err == nil {
 			w.contentLength = n
@@ -270,7 +297,7 @@ func (w *response) Rewind() bool {
 	w.status, w.header, w.trailers = 0, nil, nil
 	w.contentLength, w.written = -1, 0
 	w.framing, w.closeAfter = framingNone, false
-	w.handlerHeader = make(http.Header)
+	clear(w.handlerHeader)
 	return true
 }
 

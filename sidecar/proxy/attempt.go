@@ -33,6 +33,13 @@ func (h *Handler) attempt(ctx context.Context, cs *clientSide, span trace.Span, 
 	}
 	key := clientKey(r)
 	idempotent := h1.Idempotent(r.Method)
+	var o *outboundReq // the outbound request's storage, for every try
+	if _, ok := h.transport.(contextTransport); ok {
+		// Back to the pool when the exchange is over: every answer's body
+		// is closed by then (respond, discard and relay close theirs).
+		o = outboundReqs.Get().(*outboundReq)
+		defer outboundReqs.Put(o)
+	}
 	var avoid *balancer.Endpoint
 	// If anything unforeseen panics with an attempt open (a ResponseWriter
 	// refusing what it was given, say), the attempt still ends: a lease or
@@ -49,7 +56,7 @@ func (h *Handler) attempt(ctx context.Context, cs *clientSide, span trace.Span, 
 		}
 		cs.endpoint, cs.retries = a.Endpoint().Address, n
 		waited := cs.bodyWait()
-		t := h.try(ctx, &a, r, &body, tunnel)
+		t := h.try(ctx, &a, o, r, &body, tunnel)
 		if t.resp != nil {
 			a.HeadArrived(cs.bodyWait() - waited) // the client's upload time is not the endpoint's
 		}
@@ -111,7 +118,7 @@ type try struct {
 // try sends the request to a's endpoint. per_try_timeout bounds only the
 // wait for the answer's head; an answer that arrived streams on under the
 // whole timeout.
-func (h *Handler) try(ctx context.Context, a *upstream.Attempt, r *http.Request, body *retry.Body, tunnel bool) try {
+func (h *Handler) try(ctx context.Context, a *upstream.Attempt, o *outboundReq, r *http.Request, body *retry.Body, tunnel bool) try {
 	reqBody, _ := body.ForAttempt() // the retry gate made sure it can be sent
 	tryCtx := ctx
 	var pt *perTry
@@ -119,12 +126,12 @@ func (h *Handler) try(ctx context.Context, a *upstream.Attempt, r *http.Request,
 		pt, tryCtx = startPerTry(ctx, d)
 		defer pt.headArrived(ctx)
 	}
-	out := outbound(tryCtx, h.tr, r, a.Endpoint().Address, reqBody)
+	out := outbound(tryCtx, h.tr, o, r, a.Endpoint().Address, reqBody)
 	if tunnel && isWebSocket(r) {
 		out.Header["Connection"] = []string{"Upgrade"}
 		out.Header["Upgrade"] = r.Header["Upgrade"]
 	}
-	resp, err := h.transport.RoundTrip(out)
+	resp, err := roundTrip(h.transport, tryCtx, out)
 	if err == nil {
 		return try{resp: resp, written: true}
 	}

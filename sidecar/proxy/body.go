@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/http"
 	"sync"
+
+	"github.com/outrigger-mesh/outrigger/sidecar/h1"
 )
 
 // copyBufferSize matches io.Copy's default; pooled so a request does not
@@ -14,16 +16,38 @@ const copyBufferSize = 32 << 10
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}
 
 // streamBody copies the upstream response body to the client as it
-// arrives, flushing after every read when flush is set (bodies of unknown
-// length: streams, server-sent events). Every write is bounded by the
-// client's deadlines (cs). It tells apart a failure reading the upstream
-// (the endpoint's fault) from a failure writing to the client.
+// arrives. With flush set (bodies of unknown length: streams, server-sent
+// events) what was written — the head included — is flushed before a Read
+// of the upstream that would wait, so no piece waits for the next; a body
+// that can tell (h1.ReadyReader) that its next piece or its end is
+// already buffered is not flushed in between, so an answer that arrived
+// whole goes out in one write, its last chunk included (the server writes
+// that when the handler returns). Every write is bounded by the client's
+// deadlines (cs). It tells apart a failure reading the upstream (the
+// endpoint's fault) from a failure writing to the client.
 func streamBody(cs *clientSide, w http.ResponseWriter, body io.Reader, flush bool) (readErr, writeErr error) {
 	bp := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(bp)
 	buf := *bp
 	flusher, _ := w.(http.Flusher)
+	if !flush {
+		flusher = nil
+	}
+	ready, _ := body.(h1.ReadyReader)
+	pending := true // the head may still be in the buffers
 	for {
+		if pending && flusher != nil && (ready == nil || !ready.Ready()) {
+			// The write deadline is the one armed for the write just
+			// made (or for the head): nothing waited since.
+			pending = false
+			live := cs.ctx.Err() == nil
+			if ferr := flushError(flusher); ferr != nil {
+				return nil, ferr
+			}
+			if werr := cs.wrote(live); werr != nil {
+				return nil, werr
+			}
+		}
 		n, err := body.Read(buf)
 		if n > 0 {
 			cs.beforeWrite()
@@ -33,14 +57,10 @@ func streamBody(cs *clientSide, w http.ResponseWriter, body io.Reader, flush boo
 			if werr != nil {
 				return nil, werr
 			}
-			if flush && flusher != nil {
-				if ferr := flushError(flusher); ferr != nil {
-					return nil, ferr
-				}
-			}
 			if werr := cs.wrote(live); werr != nil {
 				return nil, werr
 			}
+			pending = true
 		}
 		if err == io.EOF {
 			return nil, nil

@@ -180,6 +180,10 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 
 func (b *bodyReader) Close() error { return b.r.Close() }
 
+// Ready passes on whether the client's body can be read without waiting
+// (h1.ReadyReader), so the upstream side flushes only before a wait.
+func (b *bodyReader) Ready() bool { r, ok := b.r.(h1.ReadyReader); return ok && r.Ready() }
+
 // extend moves the read deadline on activity of the handler's (a write):
 // a full-duplex stream is idle only when nothing moves either way.
 func (b *bodyReader) extend(d time.Time) {

@@ -9,17 +9,14 @@ package proxy
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/outrigger-mesh/outrigger/sidecar/accesslog"
-	"github.com/outrigger-mesh/outrigger/sidecar/h1"
 	"github.com/outrigger-mesh/outrigger/sidecar/localreply"
 	"github.com/outrigger-mesh/outrigger/sidecar/ratelimit"
 	"github.com/outrigger-mesh/outrigger/sidecar/upstream"
@@ -135,9 +132,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, via *Via) {
 	defer h.up.Release(start)
 
 	if h.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, h.timeout)
-		defer cancel()
+		tc := withTimeout(ctx, h.timeout)
+		defer tc.release()
+		ctx = tc
 	}
 	cs.ctx = ctx
 	defer cs.end()
@@ -168,85 +165,3 @@ func (h *Handler) localReply(ctx context.Context, cs *clientSide, w http.Respons
 // truncated one it cannot mistake for whole): the connection is closed
 // (HTTP/1.1) or the stream reset (HTTP/2).
 func abort() { panic(http.ErrAbortHandler) }
-
-// outbound builds the request to the endpoint. The inbound request is read,
-// never modified: the URL is copied, the header map is new (its value
-// slices shared), and Host is passed through unchanged. Hop-by-hop fields
-// are dropped before the sidecar adds its own X-Forwarded-For, which
-// extends what survived — so a client's `Connection: X-Forwarded-For`
-// cannot smuggle its own value past the hop. With tracing on, the caller's
-// trace headers are replaced by the sidecar's span (tr.Inject). Trailer is
-// the inbound request's map, which its body fills at its end.
-func outbound(ctx context.Context, tr *tracing.Tracing, in *http.Request, addr string, body io.ReadCloser) *http.Request {
-	u := new(url.URL)
-	*u = *in.URL
-	u.Scheme = "http"
-	u.Host = addr
-	u.User = nil
-
-	hdr := make(http.Header, len(in.Header)+1)
-	copyEndToEnd(hdr, in.Header, true)
-	hdr["X-Forwarded-For"] = appendForwardedFor(hdr["X-Forwarded-For"], clientIP(in.RemoteAddr))
-	tr.Inject(ctx, hdr)
-
-	out := &http.Request{
-		Method:        in.Method,
-		URL:           u,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        hdr,
-		Body:          body,
-		ContentLength: in.ContentLength,
-		Host:          in.Host,
-	}
-	if body == http.NoBody && !h1.Idempotent(in.Method) {
-		// net/http's HTTP/2 client sends a request with NoBody again on its
-		// own after certain stream resets; a body it cannot rewind makes it
-		// refuse. (h1.Client sends an empty one as no body.)
-		out.Body = noBody{}
-	}
-	if len(in.Trailer) > 0 && body != nil && body != http.NoBody {
-		out.Trailer, out.Body = forwardTrailers(in.Trailer, out.Body)
-	}
-	return out.WithContext(ctx)
-}
-
-// noBody is an empty body that is not http.NoBody.
-type noBody struct{}
-
-func (noBody) Read([]byte) (int, error) { return 0, io.EOF }
-func (noBody) Close() error             { return nil }
-
-// forwardTrailers returns the trailer map of an outbound request — the
-// declared names that may travel in a trailer (h1.TrailerAllowed) — and a
-// body that fills in their values from the inbound request's trailers
-// when it ends, which is when the inbound body has read them. Undeclared
-// trailers are dropped: the names are announced before the body.
-func forwardTrailers(in http.Header, body io.ReadCloser) (http.Header, io.ReadCloser) {
-	out := make(http.Header, len(in))
-	for k := range in {
-		if h1.TrailerAllowed(k) {
-			out[k] = nil
-		}
-	}
-	if len(out) == 0 {
-		return nil, body
-	}
-	return out, &trailerFill{ReadCloser: body, in: in, out: out}
-}
-
-type trailerFill struct {
-	io.ReadCloser
-	in, out http.Header
-}
-
-func (t *trailerFill) Read(p []byte) (int, error) {
-	n, err := t.ReadCloser.Read(p)
-	if err == io.EOF {
-		for k := range t.out {
-			t.out[k] = t.in[k]
-		}
-	}
-	return n, err
-}

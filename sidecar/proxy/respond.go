@@ -37,9 +37,6 @@ func (h *Handler) respond(ctx context.Context, cs *clientSide, w http.ResponseWr
 	cs.beforeWrite()
 	cs.status = resp.StatusCode
 	w.WriteHeader(resp.StatusCode)
-	if f, ok := w.(http.Flusher); ok && resp.ContentLength == -1 {
-		f.Flush() // a stream's head goes out now: its body may wait on the client's (full duplex, gRPC)
-	}
 	readErr, writeErr := streamBody(cs, w, resp.Body, resp.ContentLength == -1)
 	if readErr == nil && writeErr == nil {
 		copyTrailers(dst, resp.Trailer)

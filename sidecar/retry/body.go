@@ -118,3 +118,16 @@ func (a *attemptBody) fence() {
 // closes request bodies when an attempt fails, which must not end the
 // stream a retry would still send.
 func (a *attemptBody) Close() error { return nil }
+
+// Ready reports whether a Read returns without waiting on the client
+// (h1.ReadyReader, passed on so the transport flushes only before a
+// wait); a fenced body's does.
+func (a *attemptBody) Ready() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.fenced {
+		return true
+	}
+	r, ok := a.t.r.(interface{ Ready() bool })
+	return ok && r.Ready()
+}
