@@ -2,6 +2,7 @@ package h1
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -67,6 +68,10 @@ type conn struct {
 	// request that finds it stale starts without one.
 	armedW     time.Time
 	armedSlack time.Duration // how much later a new deadline may be and still be skipped
+	// idleDeadline is the read deadline armIdle set (UnixNano), 0 when
+	// another was set since; headDeadline: ReadHeaderTimeout is armed.
+	idleDeadline int64
+	headDeadline bool
 }
 
 // sentCounter is the writer under conn.bw: the socket, counted.
@@ -122,7 +127,14 @@ func (c *conn) serve() {
 			c.rwc.Close()
 			return
 		}
-		c.rwc.SetReadDeadline(time.Time{}) // the proxy bounds the handler
+		if b != nil || c.headDeadline {
+			// The proxy bounds the handler's reads of the body. (A
+			// request without one reads nothing more here: a lazily
+			// kept idle deadline may stay; the disconnect watch and a
+			// hijacker set their own.)
+			c.rwc.SetReadDeadline(time.Time{})
+			c.idleDeadline, c.headDeadline = 0, false
+		}
 		switch c.serveRequest(req, b) {
 		case keepAlive:
 		case closeConn:
@@ -139,14 +151,19 @@ func (c *conn) serve() {
 }
 
 // awaitRequest waits for the first byte of the next request under
-// IdleTimeout, then arms ReadHeaderTimeout for the rest of the head. It
-// returns false if the connection should close instead.
+// IdleTimeout, then arms ReadHeaderTimeout for the rest of the head unless
+// the whole head is already buffered (nothing more will be read for it).
+// It returns false if the connection should close instead.
+//
+// Deadlines are set only when they matter: each change updates the
+// runtime's timers, and three per request (idle, head, cleared) were a
+// visible share of a keep-alive request's CPU.
 func (c *conn) awaitRequest() bool {
 	if c.br.Buffered() == 0 && !c.cr.pendingByte() {
 		if !c.s.setState(c, stateIdle) {
 			return false
 		}
-		c.rwc.SetReadDeadline(time.Now().Add(c.s.idleTimeout()))
+		c.armIdle()
 		if _, err := c.br.Peek(1); err != nil {
 			return false
 		}
@@ -154,9 +171,44 @@ func (c *conn) awaitRequest() bool {
 	if !c.s.setState(c, stateActive) {
 		return false
 	}
-	c.rwc.SetReadDeadline(time.Now().Add(c.s.readHeaderTimeout()))
+	if !c.headBuffered() {
+		c.rwc.SetReadDeadline(time.Now().Add(c.s.readHeaderTimeout()))
+		c.idleDeadline, c.headDeadline = 0, true
+	}
 	return true
 }
+
+// armIdle keeps the read deadline at now + IdleTimeout for the wait for a
+// next request — lazily, like the upstream side's (upConn.arm): it moves
+// only when the deadline armed for the last wait is unknown (something
+// else set one since) or more than a sixteenth of IdleTimeout behind, so
+// an idle connection may be closed up to 1/16 of it early.
+func (c *conn) armIdle() {
+	if c.cr.deadlineTouched.Swap(false) {
+		c.idleDeadline = 0 // the disconnect watch set its own
+	}
+	idle := c.s.idleTimeout()
+	d := time.Now().Add(idle).UnixNano()
+	if a := c.idleDeadline; a != 0 && d >= a && d-a <= int64(idle/16) {
+		return
+	}
+	c.rwc.SetReadDeadline(time.Unix(0, d))
+	c.idleDeadline = d
+}
+
+// headBuffered reports whether the end of a request head (an empty line)
+// is already in the read buffer: then reading the head takes no read of
+// the connection. (A head the parser refuses is refused from the buffer
+// too.)
+func (c *conn) headBuffered() bool {
+	buf, _ := c.br.Peek(c.br.Buffered())
+	return bytes.Contains(buf, crlfCRLF[1:]) || bytes.Contains(buf, lfLF)
+}
+
+var (
+	crlfCRLF = []byte("\r\n\r\n")
+	lfLF     = []byte("\n\n")
+)
 
 type outcome int
 
@@ -234,6 +286,7 @@ func (c *conn) serveRequest(req *http.Request, b *body) outcome {
 		c.rwc.SetReadDeadline(time.Now().Add(c.s.readHeaderTimeout()))
 		ok := b.drainAndClose()
 		c.rwc.SetReadDeadline(time.Time{})
+		c.idleDeadline = 0
 		if !ok {
 			return lingerConn
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -33,6 +34,9 @@ type connReader struct {
 	// so the many requests that finish sooner never pay for it (a
 	// goroutine, a read that parks, two deadline changes); see bgReadDelay.
 	watch *time.Timer
+	// deadlineTouched: the background read changed the read deadline
+	// (conn.armIdle must set its own afresh).
+	deadlineTouched atomic.Bool
 }
 
 // bgReadDelay is how long a request runs, its body read, before the
@@ -142,6 +146,7 @@ func (cr *connReader) startBackgroundReadNow() {
 	}
 	cr.inRead = true
 	cr.conn.SetReadDeadline(time.Time{})
+	cr.deadlineTouched.Store(true)
 	go cr.backgroundRead()
 }
 
@@ -168,6 +173,7 @@ func (cr *connReader) abortPendingLocked() {
 		return
 	}
 	cr.aborted = true
+	cr.deadlineTouched.Store(true)
 	cr.conn.SetReadDeadline(aLongTimeAgo)
 	for cr.inRead {
 		cr.cond.Wait()
