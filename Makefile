@@ -114,9 +114,10 @@ fmt-check:
 # two sidecars in a row, plaintext and mTLS), HAProxy and nginx, each
 # pinned to one core in front of one 1 KiB backend: throughput, added
 # latency at 2,000 req/s, CPU per request and RSS, interleaved over 3
-# rounds, about 6 minutes (up to 10 when other work on the machine makes
-# it wait or repeat runs). It writes
-# deploy/bench/results/results.md and results.png (committed as the latest
+# rounds, about 11 minutes (more when other work on the machine makes
+# it wait or repeat runs); also 64 connections, 64 KiB bodies, two HAProxys
+# with mTLS, issue 14's "Done when" verdicts and a flame graph. It writes
+# deploy/bench/results/results.md, results.png and flame.svg (committed as the latest
 # figures); BENCH_FLAGS passes flags to
 # its harness (e.g. BENCH_FLAGS='-rounds 5', or '-baseline OLD_BINARY' to
 # measure an older build in the same interleaved run, or '-targets

@@ -3,6 +3,7 @@ module github.com/outrigger-mesh/outrigger/deploy/bench
 go 1.26.0
 
 require (
+	github.com/google/pprof v0.0.0-20261105003125-4bf881d7fb0b
 	github.com/tsenart/vegeta/v12 v12.13.0
 	golang.org/x/image v0.47.0
 )

@@ -19,22 +19,33 @@
 #      Outrigger sidecars in a row, web -> payments -> backend, both on CPU 1, plaintext
 #      ("outrigger-2hop") and with Consul Connect mTLS between them
 #      ("outrigger-mtls"; a `consul agent -dev` on CPU 0 issues the
-#      certificates, started and stopped by the harness), all on 127.0.0.1
-#      on free ports, measures them interleaved (3 rounds of a 5 s
-#      wrk run and a 5 s vegeta run per target, after a warm-up), stops them
-#      all, checks that the access log has a line for every request (less
-#      those it counted as dropped) and that no request was rate-limited
-#      (exit status 1 otherwise, results written all the same), and writes
-#      deploy/bench/results/results.md and results.png, and prints the
-#      table.
+#      certificates, started and stopped by the harness), and their HAProxy
+#      peer, two HAProxys in a row with mTLS between them ("haproxy-mtls";
+#      the harness makes a CA and ECDSA P-256 leaves in the work dir); then
+#      the same proxies again as processes of their own under other load:
+#      with 64 connections ("direct@64", "outrigger@64", "haproxy@64") and
+#      with 64 KiB response bodies ("direct-64k", "outrigger-64k",
+#      "haproxy-64k", "nginx-64k"; the backend answers /64k with 64 KiB),
+#      all on 127.0.0.1 on free ports, measures them interleaved (3 rounds
+#      of a 5 s wrk run and a 5 s vegeta run per target, after a warm-up),
+#      profiles one more Outrigger (`run -pprof`) for 8 s under wrk, stops
+#      them all, checks that the access log has a line for every request
+#      (less those it counted as dropped) and that no request was
+#      rate-limited (exit status 1 otherwise, results written all the
+#      same), and writes deploy/bench/results/results.md (with issue 14's
+#      "Done when" verdicts, at 16 and 64 connections), results.png and
+#      flame.svg (the profile as a flame graph), and prints the table.
 #
 # Other work on the machine spoils the figures, so the harness first waits
 # (up to 2 minutes) for the machine to be quiet, measures during every run
 # how much CPU other processes used, and repeats a disturbed run (at most 6
 # repeats per bench); results.md says how much of that happened.
 #
-# It takes about 6 minutes, up to 10 on a busy machine (plus the apt-get
-# installs the first time).
+# It takes about 11 minutes, more on a busy machine (plus the apt-get
+# installs the first time). Left out by default to stay near 12 minutes:
+# nginx with 64 connections (add nginx@64 to -targets; any target of
+# direct, outrigger, haproxy, nginx, outrigger-2hop, outrigger-mtls and
+# haproxy-mtls takes @N for N connections and -64k for 64 KiB bodies).
 # Arguments are passed to proxybench, e.g. `run.sh -rounds 5 -keep`
 # (`bin/proxybench -h` lists them); from make: make bench-proxies BENCH_FLAGS='-rounds 5'.
 # For the cost of the access log and of a rate limit alone (issue 13's

@@ -58,6 +58,7 @@ type options struct {
 	Keep                                                        bool
 	QuietWait                                                   time.Duration
 	Retries                                                     int
+	ProfileSecs                                                 int
 }
 
 func parseFlags(args []string) (options, error) {
@@ -71,7 +72,8 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.Nginx, "nginx", "nginx", "nginx binary")
 	fs.StringVar(&o.Wrk, "wrk", "wrk", "wrk binary")
 	fs.StringVar(&o.Consul, "consul", "", "consul binary, for the mTLS targets (default ROOT/bin/consul)")
-	targets := fs.String("targets", strings.Join(defaultTargets, ","), "targets to measure (direct is always included); known: "+strings.Join(allTargets, ","))
+	targets := fs.String("targets", strings.Join(defaultTargets, ","), "targets to measure (direct is always included); known: "+strings.Join(allTargets, ",")+
+		"; and variants of "+strings.Join(variantBases, ",")+": ID@N with N connections, ID-64k with 64 KiB responses, ID-64k@N (each compared with direct and haproxy of the same variant)")
 	fs.IntVar(&o.Rounds, "rounds", 3, "interleaved rounds; figures are medians over rounds")
 	fs.DurationVar(&o.TputDur, "tput-duration", 5*time.Second, "length of each wrk throughput run (whole seconds)")
 	fs.DurationVar(&o.LatDur, "lat-duration", 5*time.Second, "length of each fixed-rate latency run")
@@ -85,6 +87,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.Keep, "keep", false, "keep the work dir (configs, logs)")
 	fs.IntVar(&o.Retries, "retries", 6, "how many disturbed runs (other processes using over 0.1 core meanwhile) may be repeated in all")
 	fs.DurationVar(&o.QuietWait, "quiet-wait", 2*time.Minute, "wait at most this long for the machine to be under 15% busy before starting (0: do not wait)")
+	fs.IntVar(&o.ProfileSecs, "profile", 8, "after the rounds, a CPU profile of this many seconds of one more Outrigger (run -pprof) under wrk, drawn as flame.svg beside results.md (0: none)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -101,32 +104,51 @@ func parseFlags(args []string) (options, error) {
 		o.Consul = filepath.Join(o.Root, "bin", "consul")
 	}
 	o.Targets = []string{tDirect}
+	seen := map[string]bool{tDirect: true}
 	for _, t := range strings.Split(*targets, ",") {
 		t = strings.TrimSpace(t)
-		if t == "" || t == tDirect {
+		if t == "" || seen[t] {
 			continue
+		}
+		base, _, _, err := parseVariant(t)
+		if err != nil {
+			return o, err
 		}
 		known := false
 		for _, a := range allTargets {
-			known = known || a == t
+			known = known || a == base
 		}
 		if !known {
 			return o, fmt.Errorf("unknown target %q (known: %s)", t, strings.Join(allTargets, ", "))
 		}
+		seen[t] = true
 		o.Targets = append(o.Targets, t)
 	}
+	// Every variant group has its direct, the reference of its added
+	// latency and × direct.
+	for _, t := range o.Targets {
+		if d := variantID(tDirect, t); !seen[d] {
+			seen[d] = true
+			o.Targets = append(o.Targets, d)
+		}
+	}
 	if o.Baseline != "" {
-		// Right after the build under test, so the two are compared in
-		// the same rounds and the table puts them side by side.
-		for i, t := range o.Targets {
-			if t == tOutrigger {
-				o.Targets = append(o.Targets[:i+1], append([]string{tOutriggerBase}, o.Targets[i+1:]...)...)
-				break
+		// Right after each Outrigger variant under test, so the two are
+		// compared in the same rounds and the tables put them side by side.
+		var with []string
+		for _, t := range o.Targets {
+			with = append(with, t)
+			if base, _, _, _ := parseVariant(t); base == tOutrigger {
+				with = append(with, variantID(tOutriggerBase, t))
 			}
 		}
+		o.Targets = with
 	}
 	if o.Retries < 0 || o.Retries > 20 {
 		return o, errors.New("-retries must be 0 to 20")
+	}
+	if o.ProfileSecs < 0 || o.ProfileSecs > 60 {
+		return o, errors.New("-profile must be 0 to 60 seconds")
 	}
 	if o.Rounds < 1 || o.Rate < 1 || o.NoReuseRate < 1 || o.Conns < 1 || o.TputDur < time.Second || o.LatDur < time.Second {
 		return o, errors.New("rounds, rate and conns must be positive and durations at least 1s")
@@ -156,8 +178,9 @@ func run(args []string) error {
 		}
 	}
 	need := map[string]string{"wrk": o.Wrk}
-	mesh := false
+	mesh, certs := false, false
 	for _, id := range o.Targets {
+		id, _, _, _ := parseVariant(id)
 		if twoHop, mtls, _ := isTwoHop(id); twoHop {
 			need["outrigger"] = o.Outrigger
 			if mtls {
@@ -172,9 +195,15 @@ func run(args []string) error {
 			need["baseline"] = o.Baseline
 		case tHAProxy:
 			need["haproxy"] = o.HAProxy
+		case tHAProxyMTLS:
+			need["haproxy"] = o.HAProxy
+			certs = true
 		case tNginx:
 			need["nginx"] = o.Nginx
 		}
+	}
+	if o.ProfileSecs > 0 {
+		need["outrigger"] = o.Outrigger
 	}
 	for name, p := range need {
 		if _, err := exec.LookPath(p); err != nil {
@@ -223,6 +252,11 @@ func run(args []string) error {
 		defer consul.stop(5 * time.Second)
 		env.Consul = consul.Addr
 	}
+	if certs {
+		if env.Certs, err = writeCerts(work, time.Now()); err != nil {
+			return err
+		}
+	}
 	var ts []*target
 	defer func() {
 		for _, t := range ts {
@@ -261,12 +295,12 @@ func run(args []string) error {
 	}
 	hz := clockTicks()
 	repeated := 0
-	fmt.Printf("backend %s (%s) and load on CPU %s; proxies on CPU %s; %d rounds of %s (wrk) + %s at %d req/s (vegeta), %d connections\n",
+	fmt.Printf("backend %s (%s) and load on CPU %s; proxies on CPU %s; %d rounds of %s (wrk) + %s at %d req/s (vegeta), %d connections (but for the @N targets)\n",
 		backendAddr, o.BackendKind, o.LoadCPU, o.ProxyCPU, o.Rounds, o.TputDur, o.LatDur, o.Rate, o.Conns)
 
 	clients := map[string]*http.Client{}
 	for _, t := range ts {
-		clients[t.ID] = newLoadClient(o.Conns)
+		clients[t.ID] = newLoadClient(t.conns(o))
 	}
 	alive := func(t *target) error {
 		if err := ctx.Err(); err != nil {
@@ -288,10 +322,10 @@ func run(args []string) error {
 			if err := alive(t); err != nil {
 				return err
 			}
-			if _, err := runWrk(ctx, o.Wrk, o.LoadCPU, o.Conns, wsec, t.URL()); err != nil {
+			if _, err := runWrk(ctx, o.Wrk, o.LoadCPU, t.conns(o), wsec, t.URL()); err != nil {
 				return err
 			}
-			if _, err := runVegeta(clients[t.ID], o.Conns, t.rate(o), o.Warmup, t.URL()); err != nil {
+			if _, err := runVegeta(clients[t.ID], t.conns(o), t.rate(o), o.Warmup, t.URL()); err != nil {
 				return err
 			}
 		}
@@ -320,7 +354,7 @@ func run(args []string) error {
 			}
 		}
 		other := otherLoad(hz)
-		w, err := runWrk(ctx, o.Wrk, o.LoadCPU, o.Conns, o.TputDur, t.URL())
+		w, err := runWrk(ctx, o.Wrk, o.LoadCPU, t.conns(o), o.TputDur, t.URL())
 		if err != nil {
 			return w, err
 		}
@@ -365,7 +399,7 @@ func run(args []string) error {
 					return err
 				}
 				other := otherLoad(hz)
-				if l, err = runVegeta(clients[t.ID], o.Conns, t.rate(o), o.LatDur, t.URL()); err != nil {
+				if l, err = runVegeta(clients[t.ID], t.conns(o), t.rate(o), o.LatDur, t.URL()); err != nil {
 					return err
 				}
 				l.Other = other()
@@ -401,6 +435,21 @@ func run(args []string) error {
 	// The traffic-control targets must have measured what the bench means:
 	// every request logged (or counted as dropped), none rate-limited.
 	traffic := runTrafficChecks(ts)
+	if err := os.MkdirAll(o.Out, 0o755); err != nil {
+		return err
+	}
+	// The flame graph: one more Outrigger, after the rounds, so that the
+	// profiler's cost touches no measured figure.
+	var flame *flameResult
+	if o.ProfileSecs > 0 {
+		fmt.Printf("profiling one more Outrigger (run -pprof) for %d s under wrk\n", o.ProfileSecs)
+		if flame, err = profileOutrigger(ctx, o, env, o.ProfileSecs, o.Out); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			fmt.Printf("WARNING: no flame graph: %v\n", err)
+		}
+	}
 	elapsed := time.Since(began)
 
 	info := collectInfo(o, ts, backendAddr, consul, elapsed, strings.Join(os.Args, " "))
@@ -410,11 +459,9 @@ func run(args []string) error {
 	info.IdleBusy = quiet
 	info.QuietWaited = quietWaited
 	info.Repeated, info.Retries = repeated, o.Retries
+	info.Flame = flame
 	s := summarize(ts, o)
 	md := renderMarkdown(info, s, o)
-	if err := os.MkdirAll(o.Out, 0o755); err != nil {
-		return err
-	}
 	if err := os.WriteFile(filepath.Join(o.Out, "results.md"), []byte(md), 0o644); err != nil {
 		return err
 	}
@@ -509,6 +556,7 @@ type runInfo struct {
 	Repeated, Retries                      int           // runs repeated because of other load, and the limit
 	Routes                                 *routeCheck   // the routing target's route counters, when it ran
 	Traffic                                trafficChecks // the traffic-control targets' checks, of those that ran
+	Flame                                  *flameResult  // the profile drawn as flame.svg (nil: none)
 }
 
 func collectInfo(o options, ts []*target, backendAddr string, consul *target, elapsed time.Duration, argv string) runInfo {
@@ -534,13 +582,20 @@ func collectInfo(o options, ts []*target, backendAddr string, consul *target, el
 	}
 	in.Versions = append(in.Versions, strings.Join(strings.Fields(first(o.Outrigger, "version")), " ")+
 		" (commit "+shortCommit(o.Outrigger)+")")
+	versioned := map[string]bool{}
 	for _, t := range ts {
-		switch t.ID {
-		case tHAProxy:
-			v := strings.Fields(first(o.HAProxy, "-v")) // "HAProxy version 2.6.12-1 2023/01/01 - https://…"
-			in.Versions = append(in.Versions, strings.Join(v[:min(3, len(v))], " "))
+		switch t.Base {
+		case tHAProxy, tHAProxyMTLS:
+			if !versioned[tHAProxy] {
+				v := strings.Fields(first(o.HAProxy, "-v")) // "HAProxy version 2.6.12-1 2023/01/01 - https://…"
+				in.Versions = append(in.Versions, strings.Join(v[:min(3, len(v))], " "))
+			}
+			versioned[tHAProxy] = true
 		case tNginx:
-			in.Versions = append(in.Versions, first(o.Nginx, "-v"))
+			if !versioned[tNginx] {
+				in.Versions = append(in.Versions, first(o.Nginx, "-v"))
+			}
+			versioned[tNginx] = true
 		}
 	}
 	in.Versions = append(in.Versions, wrkVersion(o.Wrk), "vegeta "+vegetaVersion()+" (as a library)", "harness built with "+runtime.Version())
@@ -558,18 +613,21 @@ func collectInfo(o options, ts []*target, backendAddr string, consul *target, el
 		if t.Peer != nil {
 			in.Commands = append(in.Commands, t.Peer.CmdLine+"   # "+t.Peer.ID+", inbound on "+t.Peer.Addr)
 		}
-		in.Commands = append(in.Commands, t.CmdLine+"   # listening on "+t.Addr)
+		in.Commands = append(in.Commands, t.CmdLine+"   # "+t.ID+", listening on "+t.Addr)
+		if t.isVariant() {
+			continue // the config of its base target, on other ports
+		}
 		in.Configs = append(in.Configs, t)
 		if t.Peer != nil {
 			in.Configs = append(in.Configs, t.Peer)
 		}
 	}
 	for _, t := range ts {
-		in.Commands = append(in.Commands, strings.Join(wrkArgs("wrk", o.LoadCPU, o.Conns, o.TputDur, t.URL()), " ")+"   # "+t.ID)
+		in.Commands = append(in.Commands, strings.Join(wrkArgs("wrk", o.LoadCPU, t.conns(o), o.TputDur, t.URL()), " ")+"   # "+t.ID)
 	}
 	in.Commands = append(in.Commands, fmt.Sprintf(
-		"echo 'GET URL' | vegeta attack -rate %d -duration %s -workers %d -connections %d -max-connections %d -max-body 0 -timeout 5s   # in-process (vegeta/lib), on CPU %s, each target's URL above",
-		o.Rate, o.LatDur, o.Conns, o.Conns, o.Conns, o.LoadCPU))
+		"echo 'GET URL' | vegeta attack -rate %d -duration %s -workers C -connections C -max-connections C -max-body 0 -timeout 5s   # in-process (vegeta/lib), on CPU %s, each target's URL above, C its wrk -c",
+		o.Rate, o.LatDur, o.LoadCPU))
 	return in
 }
 

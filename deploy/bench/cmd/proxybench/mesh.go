@@ -25,7 +25,7 @@ import (
 // the intention queries (none exist: the dev agent allows by default).
 
 func twoHopTarget(t *target, e benchEnv) error {
-	_, mtls, reuse := isTwoHop(t.ID)
+	_, mtls, reuse := isTwoHop(t.Base)
 	if mtls && e.Consul == "" {
 		return errors.New(t.ID + ": no consul agent")
 	}
@@ -309,13 +309,17 @@ func meshStdout(s summary) string {
 func meshFeatures(s summary, o options) string {
 	var ids []string
 	for _, r := range s.Rows {
-		if twoHop, _, _ := isTwoHop(r.T.ID); twoHop {
+		if twoHop, _, _ := isTwoHop(r.T.Base); twoHop {
 			ids = append(ids, "`"+r.T.ID+"`")
 		}
 	}
 	if len(ids) == 0 {
 		return ""
 	}
-	return fmt.Sprintf(" The two-sidecar targets (%s) run two Outrigger processes, web and payments, both on CPU %s: their CPU and RSS are the sums of the two (see *Service mesh* below).",
+	note := fmt.Sprintf(" The two-sidecar targets (%s) run two Outrigger processes, web and payments, both on CPU %s: their CPU and RSS are the sums of the two (see *Service mesh* below).",
 		strings.Join(ids, ", "), o.ProxyCPU)
+	if s.row(tHAProxyMTLS) != nil {
+		note += fmt.Sprintf(" `%s` is their HAProxy peer: two HAProxy processes in a row with mTLS between them (see *mTLS between two proxies* below).", tHAProxyMTLS)
+	}
+	return note
 }

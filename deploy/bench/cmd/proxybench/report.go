@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -18,12 +19,36 @@ type row struct {
 	AddP50, AddP99, Add999 float64 // proxied minus direct, same round, µs
 	IdleMiB, PeakMiB       float64
 	Errors                 int64
+	Group                  loadGroup // connections and body: direct and HAProxy of the same group are its references
 }
 
 type summary struct {
 	Rows    []row
-	HAProxy *row // nil when HAProxy was not measured
+	HAProxy *row // of the main group (-conns, 1 KiB); nil when HAProxy was not measured
 	Direct  *row
+	Main    loadGroup
+}
+
+// ref is the row of base (direct, haproxy) in group g, or nil.
+func (s summary) ref(base string, g loadGroup) *row {
+	for i := range s.Rows {
+		if r := &s.Rows[i]; r.T.Base == base && r.Group == g {
+			return r
+		}
+	}
+	return nil
+}
+
+// groups are the groups of the rows but the main one, in order of first
+// appearance.
+func (s summary) groups() []loadGroup {
+	var gs []loadGroup
+	for _, r := range s.Rows {
+		if r.Group != s.Main && !slices.Contains(gs, r.Group) {
+			gs = append(gs, r.Group)
+		}
+	}
+	return gs
 }
 
 func (s summary) row(id string) *row {
@@ -35,18 +60,20 @@ func (s summary) row(id string) *row {
 	return nil
 }
 
-// summarize takes the medians over rounds. A target whose latency runs
-// are at another rate than direct's (-noreuse-rate) has no added latency.
+// summarize takes the medians over rounds. Added latency is against direct
+// of the target's group. A target whose latency runs are at another rate
+// than direct's (-noreuse-rate) has no added latency.
 func summarize(ts []*target, o options) summary {
-	var direct *target
+	directs := map[loadGroup]*target{}
 	for _, t := range ts {
-		if t.ID == tDirect {
-			direct = t
+		if t.Base == tDirect {
+			directs[t.group(o)] = t
 		}
 	}
-	var s summary
+	s := summary{Main: loadGroup{Conns: o.Conns}}
 	for _, t := range ts {
-		r := row{T: t}
+		r := row{T: t, Group: t.group(o)}
+		direct := directs[r.Group]
 		var rps, cpu, busy, p50, p99, p999, a50, a99, a999 []float64
 		for _, w := range t.Tput {
 			rps = append(rps, w.RPS)
@@ -73,17 +100,17 @@ func summarize(ts []*target, o options) summary {
 		r.RPS, r.CPUPer1k, r.Busy = median(rps), median(cpu), median(busy)
 		r.P50, r.P99, r.P999 = median(p50), median(p99), median(p999)
 		r.AddP50, r.AddP99, r.Add999 = median(a50), median(a99), median(a999)
-		if t.rate(o) != o.Rate {
+		if t.rate(o) != o.Rate || direct == nil {
 			r.AddP50, r.AddP99, r.Add999 = math.NaN(), math.NaN(), math.NaN()
 		}
 		r.IdleMiB, r.PeakMiB = float64(t.IdleKB)/1024, float64(t.PeakKB)/1024
 		s.Rows = append(s.Rows, r)
 	}
-	s.Direct = s.row(tDirect)
-	s.HAProxy = s.row(tHAProxy)
+	s.Direct = s.ref(tDirect, s.Main)
+	s.HAProxy = s.ref(tHAProxy, s.Main)
 	for i := range s.Rows {
-		if s.Direct != nil && s.Direct.RPS > 0 {
-			s.Rows[i].VsDirect = s.Rows[i].RPS / s.Direct.RPS
+		if d := s.ref(tDirect, s.Rows[i].Group); d != nil && d.RPS > 0 {
+			s.Rows[i].VsDirect = s.Rows[i].RPS / d.RPS
 		}
 	}
 	return s
@@ -212,17 +239,20 @@ func renderMarkdown(in runInfo, s summary, o options) string {
 		in.CPUs, in.Machine, in.Kernel, in.LoadAvg[0], in.LoadAvg[1])
 	p("- **Other load**: %s\n", otherLoadNote(s, in))
 	p("- **Versions**: %s.\n", strings.Join(in.Versions, "; "))
-	p("- **Setup**: one backend (`proxybench backend -kind %s`: a minimal Go HTTP/1.1 keep-alive responder, 200 with a 1 KiB body) and the load generators on CPU %s; each proxy alone on CPU %s (`taskset -c %s`, and `GOMAXPROCS=1` for Outrigger), one upstream server, keep-alive on both sides. Everything on 127.0.0.1.\n",
+	p("- **Setup**: one backend (`proxybench backend -kind %s`: a minimal Go HTTP/1.1 keep-alive responder, 200 with a 1 KiB body, or 64 KiB for a path starting with `/64k`) and the load generators on CPU %s; each proxy alone on CPU %s (`taskset -c %s`, and `GOMAXPROCS=1` for Outrigger), one upstream server, keep-alive on both sides. Everything on 127.0.0.1.\n",
 		o.BackendKind, o.LoadCPU, o.ProxyCPU, o.ProxyCPU)
 	p("- **Features**: Outrigger with its defaults (`least_conn`, outlier detection and circuit breaker on, retries 1, metrics), log level warn, tracing off, and twice more with the same binary and defaults: once with the client calling a routing listener (`listeners:`, %d routes of which the benchmark request `GET /` matches only the last, `path_prefix: /`, to the same upstream; the nine before it match other hosts, path prefixes, an exact path, headers and methods, config below), and once with tracing at 1%% (`exporter: otlp` to a closed loopback port, so the figure is the sampling and export-attempt cost); HAProxy `balance leastconn`, `nbthread 1`, `http-reuse always`, `option forwardfor`, no logs; nginx `least_conn`, `worker_processes 1`, upstream `keepalive 32`, `proxy_http_version 1.1`, `proxy_set_header Connection \"\"`, `X-Forwarded-For`, no access log, `keepalive_requests 1000000` on both sides (its default of 1,000 would close client connections every 1,000 requests). Every proxy appends `X-Forwarded-For`, as Outrigger does.%s\n", routingRoutes, trafficFeaturesNote(s)+meshFeatures(s, o))
-	p("- **Method**: %d rounds, interleaved: in each round every target gets one wrk run, then every target one vegeta run, in round-robin order starting one target later each round; after a warm-up per target (wrk, then vegeta, %s each). Figures are medians over the rounds. Throughput: wrk, closed loop, 1 thread, %d connections, %s per run. Latency: vegeta, open loop at a fixed %d req/s for %s, at most %d connections; requests are sent on the rate's schedule whatever the answers do (vegeta adds workers rather than send later), and a request's latency includes any wait for a free connection, so there is no coordinated omission; *added* latency is the proxied percentile minus direct's in the same round. CPU: utime+stime of the proxy's processes (nginx: master and worker) from `/proc/<pid>/stat` over each wrk run, divided by the requests wrk completed. RSS: `VmRSS` one second after start (idle), `VmHWM` after all runs (peak), summed over the proxy's processes.\n\n",
-		o.Rounds, o.Warmup, o.Conns, o.TputDur, o.Rate, o.LatDur, o.Conns)
+	p("- **Method**: %d rounds, interleaved: in each round every target gets one wrk run, then every target one vegeta run, in round-robin order starting one target later each round; after a warm-up per target (wrk, then vegeta, %s each). Figures are medians over the rounds. Throughput: wrk, closed loop, 1 thread, %d connections (a target `ID@N`: N), %s per run. Latency: vegeta, open loop at a fixed %d req/s for %s, at most as many connections as wrk's; requests are sent on the rate's schedule whatever the answers do (vegeta adds workers rather than send later), and a request's latency includes any wait for a free connection, so there is no coordinated omission; *added* latency is the proxied percentile minus direct's in the same round. CPU: utime+stime of the proxy's processes (nginx: master and worker) from `/proc/<pid>/stat` over each wrk run, divided by the requests wrk completed. RSS: `VmRSS` one second after start (idle), `VmHWM` after all runs (peak), summed over the proxy's processes.\n\n",
+		o.Rounds, o.Warmup, o.Conns, o.TputDur, o.Rate, o.LatDur)
 
 	p("## Results\n\n")
 	p("Ratios in parentheses are to HAProxy's figure from the same run.\n\n")
 	p("| target | throughput req/s | × direct | added p50 | added p99 | added p99.9 | CPU s per 1,000 req | proxy core busy | RSS idle | RSS peak |\n")
 	p("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, r := range s.Rows {
+		if r.Group != s.Main {
+			continue
+		}
 		h := s.HAProxy
 		if r.T.ID == tHAProxy {
 			h = nil
@@ -245,6 +275,9 @@ func renderMarkdown(in runInfo, s summary, o options) string {
 	p("\nAbsolute latency at %d req/s (medians over rounds):\n\n", o.Rate)
 	p("| target | p50 | p99 | p99.9 | errors (all runs) |\n|---|--:|--:|--:|--:|\n")
 	for _, r := range s.Rows {
+		if r.Group != s.Main {
+			continue
+		}
 		label := r.T.Label
 		if rt := r.T.rate(o); rt != o.Rate {
 			label += fmt.Sprintf(" (at %d req/s)", rt)
@@ -269,8 +302,12 @@ func renderMarkdown(in runInfo, s summary, o options) string {
 		}
 		p("\n")
 	}
+	p("%s", groupReports(s, o))
+	p("%s", doneWhenReport(s, o))
+	p("%s", flameReport(in.Flame))
 	p("%s", trafficReport(s, o, in))
 	p("%s", meshReport(s, o))
+	p("%s", mtlsPeerReport(s, o))
 
 	p("\n## Targets (issue 7)\n\n")
 	p("Throughput ≥ 0.8 × HAProxy's; added p50 and p99 at 2,000 req/s ≤ 1.5 × HAProxy's; CPU per 1,000 requests ≤ 1.5 × HAProxy's; RSS idle ≤ 20 MB and peak under load ≤ 40 MB (MB read as MiB).\n\n")
@@ -298,7 +335,7 @@ func renderMarkdown(in runInfo, s summary, o options) string {
 	p("```\n\n")
 	for _, t := range in.Configs {
 		lang := "yaml"
-		if t.ID == tHAProxy || t.ID == tNginx {
+		if t.Base == tHAProxy || t.Base == tNginx || t.Base == tHAProxyMTLS {
 			lang = ""
 		}
 		conf := strings.ReplaceAll(t.Config, workDirOf(t), "WORKDIR")
@@ -348,8 +385,8 @@ func renderStdout(s summary, o options, in runInfo) string {
 	fmt.Fprintf(&b, "%-*s %10s %8s %9s %9s %9s %10s %6s %9s %9s\n", w, "target", "req/s", "×HAProxy", "+p50 µs", "+p99 µs", "+p99.9 µs", "CPU s/1k", "busy", "RSS idle", "RSS peak")
 	for _, r := range s.Rows {
 		hr := ""
-		if s.HAProxy != nil {
-			hr = ratio(r.RPS, s.HAProxy.RPS)
+		if h := s.ref(tHAProxy, r.Group); h != nil {
+			hr = ratio(r.RPS, h.RPS)
 		}
 		if !r.T.isProxy() {
 			fmt.Fprintf(&b, "%-*s %10.0f %8s %9s %9s %9s %10s %6s %9s %9s\n", w, r.T.Label, r.RPS, hr, "—", "—", "—", "—", "—", "—", "—")
@@ -377,6 +414,11 @@ func renderStdout(s summary, o options, in runInfo) string {
 	}
 	b.WriteString(trafficStdout(s, in))
 	b.WriteString(meshStdout(s))
+	b.WriteString(mtlsPeerStdout(s))
+	b.WriteString(doneWhenStdout(s))
+	if in.Flame != nil {
+		fmt.Fprintf(&b, "\nflame graph: %s (%d samples in %d s)\n", in.Flame.File, in.Flame.Samples, in.Flame.Seconds)
+	}
 	for _, id := range []string{tOutrigger, tOutriggerRoute, tOutriggerTrce} {
 		cs := checks(s, id)
 		if cs == nil {

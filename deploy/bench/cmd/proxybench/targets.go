@@ -39,17 +39,31 @@ const (
 	// rate_limit far above anything the bench offers (see traffic.go).
 	tOutriggerALog = "outrigger-accesslog"
 	tOutriggerRate = "outrigger-ratelimit"
+	// The like-for-like peer of outrigger-mtls: two HAProxy processes in a
+	// row on the proxy core, the first originating TLS with a client
+	// certificate to the second, which requires and verifies it and
+	// forwards to the backend (certificates made by the harness, see
+	// certs.go and haproxy_mtls.go).
+	tHAProxyMTLS = "haproxy-mtls"
+	// The plain target once more with -pprof, for the flame graph after
+	// the rounds (profile_run.go); not a target of -targets.
+	tOutriggerProf = "outrigger-pprof"
 )
 
 // allTargets are the known targets.
 var allTargets = []string{tDirect, tOutrigger, tOutriggerRoute, tOutriggerTrce, tOutriggerALog, tOutriggerRate,
-	tOutrigger2Hop, tOutriggerMTLS, tOutrigger2HopNR, tOutriggerMTLSNR, tHAProxy, tNginx}
+	tOutrigger2Hop, tOutriggerMTLS, tOutrigger2HopNR, tOutriggerMTLSNR, tHAProxy, tHAProxyMTLS, tNginx}
 
 // defaultTargets are measured without -targets: all but the two
 // connection-per-request targets, which measure handshakes rather than
-// proxying (run them with -targets).
+// proxying (run them with -targets), and, to keep make bench near 12
+// minutes, with 64 connections direct, Outrigger and HAProxy but not
+// nginx (add nginx@64 with -targets), and with 64 KiB bodies direct,
+// Outrigger, HAProxy and nginx.
 var defaultTargets = []string{tDirect, tOutrigger, tOutriggerRoute, tOutriggerTrce, tOutriggerALog, tOutriggerRate,
-	tOutrigger2Hop, tOutriggerMTLS, tHAProxy, tNginx}
+	tOutrigger2Hop, tOutriggerMTLS, tHAProxyMTLS, tHAProxy, tNginx,
+	tDirect + "@64", tOutrigger + "@64", tHAProxy + "@64",
+	tDirect + bigSuffix, tOutrigger + bigSuffix, tHAProxy + bigSuffix, tNginx + bigSuffix}
 
 // isTwoHop says whether id is one of the two-sidecar targets, and
 // whether it uses the mesh (mTLS) and reuses web -> payments connections.
@@ -71,6 +85,9 @@ func isTwoHop(id string) (twoHop, mtls, reuse bool) {
 // in front of it.
 type target struct {
 	ID    string
+	Base  string // ID without its variant suffix (variants.go)
+	Conns int    // connections of its runs; 0: -conns
+	Big   bool   // the 64 KiB body (bigPath)
 	Label string // for tables
 	Short string // for the chart
 	Addr  string // host:port the load goes to
@@ -96,18 +113,23 @@ type target struct {
 	Lat            []latResult
 }
 
-func (t *target) URL() string { return "http://" + t.Addr + "/" }
+func (t *target) URL() string {
+	if t.Big {
+		return "http://" + t.Addr + bigPath
+	}
+	return "http://" + t.Addr + "/"
+}
 
 // rate is the request rate of the target's latency runs: -rate, but
 // -noreuse-rate for the connection-per-request targets.
 func (t *target) rate(o options) int {
-	if twoHop, _, reuse := isTwoHop(t.ID); twoHop && !reuse {
+	if twoHop, _, reuse := isTwoHop(t.Base); twoHop && !reuse {
 		return o.NoReuseRate
 	}
 	return o.Rate
 }
 
-func (t *target) isProxy() bool { return t.ID != tDirect }
+func (t *target) isProxy() bool { return t.Base != tDirect }
 
 // freePort returns a loopback port that was free a moment ago.
 func freePort() (int, error) {
@@ -144,8 +166,9 @@ type benchEnv struct {
 	Baseline  string // -baseline: an outrigger binary to compare with
 	HAProxy   string
 	Nginx     string
-	Backend   string // backend address
-	Consul    string // the consul dev agent's HTTP address ("" when no mesh target runs)
+	Backend   string     // backend address
+	Consul    string     // the consul dev agent's HTTP address ("" when no mesh target runs)
+	Certs     *certFiles // the haproxy-mtls certificates (nil when it does not run)
 }
 
 func outriggerConfig(listen, backend, admin, tracing string) string {
@@ -299,6 +322,9 @@ http {
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            # A body bigger than the buffers (the 64 KiB targets) streams
+            # to the client rather than spill to a temp file on disk.
+            proxy_max_temp_file_size 0;
         }
     }
 }
@@ -307,8 +333,21 @@ http {
 
 // newTarget builds (but does not start) the target id.
 func newTarget(id string, e benchEnv) (*target, error) {
+	t, err := newBaseTarget(id, e)
+	if err != nil {
+		return nil, err
+	}
+	t.labelVariant()
+	return t, nil
+}
+
+// newBaseTarget is newTarget without the variant in the labels.
+func newBaseTarget(id string, e benchEnv) (*target, error) {
 	t := &target{ID: id}
-	if id == tDirect {
+	if err := t.applyVariant(); err != nil {
+		return nil, err
+	}
+	if t.Base == tDirect {
 		t.Label, t.Short, t.Addr = "direct (no proxy)", "direct", e.Backend
 		return t, nil
 	}
@@ -320,15 +359,15 @@ func newTarget(id string, e benchEnv) (*target, error) {
 	t.LogPath = filepath.Join(e.WorkDir, id+".log")
 	pin := []string{"taskset", "-c", e.ProxyCPU}
 	var argv, env []string
-	switch id {
-	case tOutrigger, tOutriggerRoute, tOutriggerTrce, tOutriggerBase, tOutriggerALog, tOutriggerRate:
+	switch t.Base {
+	case tOutrigger, tOutriggerRoute, tOutriggerTrce, tOutriggerBase, tOutriggerALog, tOutriggerRate, tOutriggerProf:
 		admin, err := freePort()
 		if err != nil {
 			return nil, err
 		}
 		tracing := "tracing:\n  exporter: none\n"
 		t.Label, t.Short = "Outrigger", "outrigger"
-		if id == tOutriggerTrce {
+		if t.Base == tOutriggerTrce {
 			closed, err := freePort() // nothing listens there: exports fail, requests must not care
 			if err != nil {
 				return nil, err
@@ -337,14 +376,14 @@ func newTarget(id string, e benchEnv) (*target, error) {
 			t.Label, t.Short = "Outrigger, tracing 1%", "outr+trc1%"
 		}
 		bin, shown := e.Outrigger, "bin/outrigger"
-		if id == tOutriggerBase {
+		if t.Base == tOutriggerBase {
 			bin, shown = e.Baseline, e.Baseline
 			t.Label, t.Short = "Outrigger, baseline build", "baseline"
 		}
 		t.ConfigRel = id + ".yaml"
 		t.Admin = fmt.Sprintf("127.0.0.1:%d", admin)
 		t.Config = outriggerConfig(t.Addr, e.Backend, t.Admin, tracing)
-		if id == tOutriggerRoute {
+		if t.Base == tOutriggerRoute {
 			closed, err := freePort() // nothing listens there: a request the decoy routes took would fail
 			if err != nil {
 				return nil, err
@@ -352,35 +391,46 @@ func newTarget(id string, e benchEnv) (*target, error) {
 			t.Label, t.Short = "Outrigger, routing listener", "outr+route"
 			t.Config = outriggerRoutingConfig(t.Addr, e.Backend, fmt.Sprintf("127.0.0.1:%d", closed), t.Admin, tracing)
 		}
-		if id == tOutriggerALog || id == tOutriggerRate {
+		if t.Base == tOutriggerALog || t.Base == tOutriggerRate {
 			trafficTarget(t, e, tracing)
 		}
-		argv = append(pin, bin, "run", "-c", filepath.Join(e.WorkDir, t.ConfigRel))
+		run := []string{"run"}
+		if t.Base == tOutriggerProf {
+			run = append(run, "-pprof") // the admin API serves /debug/pprof/
+		}
+		argv = append(append(pin, bin), append(run, "-c", filepath.Join(e.WorkDir, t.ConfigRel))...)
 		env = cleanEnv("GOMAXPROCS=1")
-		t.CmdLine = "GOMAXPROCS=1 " + strings.Join(pin, " ") + " " + shown + " run -c " + t.ConfigRel
+		t.CmdLine = "GOMAXPROCS=1 " + strings.Join(pin, " ") + " " + shown + " " + strings.Join(run, " ") + " -c " + t.ConfigRel
 	case tOutrigger2Hop, tOutriggerMTLS, tOutrigger2HopNR, tOutriggerMTLSNR:
 		if err := twoHopTarget(t, e); err != nil {
 			return nil, err
 		}
 		return t, nil
+	case tHAProxyMTLS:
+		if err := haproxyMTLSTarget(t, e); err != nil {
+			return nil, err
+		}
+		return t, nil
 	case tHAProxy:
 		t.Label, t.Short = "HAProxy", "haproxy"
-		t.ConfigRel = "haproxy.cfg"
+		t.ConfigRel = id + ".cfg"
 		t.Config = haproxyConfig(t.Addr, e.Backend)
 		argv = append(pin, e.HAProxy, "-db", "-f", filepath.Join(e.WorkDir, t.ConfigRel))
 		env = cleanEnv()
 		t.CmdLine = strings.Join(pin, " ") + " haproxy -db -f " + t.ConfigRel
 	case tNginx:
 		t.Label, t.Short = "nginx", "nginx"
-		t.ConfigRel = "nginx.conf"
-		t.Config = nginxConfig(e.WorkDir, t.Addr, e.Backend)
-		if err := os.MkdirAll(filepath.Join(e.WorkDir, "nginx-tmp"), 0o755); err != nil {
+		t.ConfigRel = id + ".conf"
+		t.Config = nginxConfig(filepath.Join(e.WorkDir, id), t.Addr, e.Backend)
+		// Each nginx its own prefix (pid file, temp paths, error log).
+		prefix := filepath.Join(e.WorkDir, id)
+		if err := os.MkdirAll(filepath.Join(prefix, "nginx-tmp"), 0o755); err != nil {
 			return nil, err
 		}
-		argv = append(pin, e.Nginx, "-p", e.WorkDir, "-e", filepath.Join(e.WorkDir, "nginx-error.log"),
+		argv = append(pin, e.Nginx, "-p", prefix, "-e", filepath.Join(prefix, "nginx-error.log"),
 			"-c", filepath.Join(e.WorkDir, t.ConfigRel))
 		env = cleanEnv()
-		t.CmdLine = strings.Join(pin, " ") + " nginx -p WORKDIR -e WORKDIR/nginx-error.log -c " + t.ConfigRel
+		t.CmdLine = strings.Join(pin, " ") + " nginx -p WORKDIR/" + id + " -e WORKDIR/" + id + "/nginx-error.log -c " + t.ConfigRel
 	default:
 		return nil, fmt.Errorf("unknown target %q", id)
 	}
@@ -462,8 +512,8 @@ func (t *target) stop(grace time.Duration) {
 	}
 }
 
-// probe sends one GET through the target and checks the 1 KiB answer.
-func probe(ctx context.Context, url string) error {
+// probe sends one GET through the target and checks the answer's size.
+func probe(ctx context.Context, url string, size int) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
@@ -478,8 +528,8 @@ func probe(ctx context.Context, url string) error {
 	if err != nil {
 		return err
 	}
-	if resp.StatusCode != http.StatusOK || len(b) != BodySize {
-		return fmt.Errorf("GET %s: status %d, %d bytes (want 200, %d)", url, resp.StatusCode, len(b), BodySize)
+	if resp.StatusCode != http.StatusOK || len(b) != size {
+		return fmt.Errorf("GET %s: status %d, %d bytes (want 200, %d)", url, resp.StatusCode, len(b), size)
 	}
 	return nil
 }
@@ -489,7 +539,7 @@ func probe(ctx context.Context, url string) error {
 func (t *target) waitReady(timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if t.Peer != nil {
+	if t.Peer != nil && t.Admin != "" {
 		// Both sidecars ready (in the mesh: with their identities) before
 		// the first request goes through, so that no probe fails on a
 		// handshake and counts against web's endpoint.
@@ -504,12 +554,12 @@ func (t *target) waitReady(timeout time.Duration) error {
 		if t.Cmd != nil && !t.alive() {
 			return fmt.Errorf("%s exited during start; log: %s", t.ID, t.logTail(15))
 		}
-		if last = probe(ctx, t.URL()); last == nil {
-			if _, mtls, _ := isTwoHop(t.ID); mtls {
-				// What the load measures is mTLS: the payments sidecar
+		if last = probe(ctx, t.URL(), t.bodySize()); last == nil {
+			if _, mtls, _ := isTwoHop(t.Base); mtls || t.Base == tHAProxyMTLS {
+				// What the load measures is mTLS: the second process
 				// takes nothing else.
-				if probe(ctx, t.Peer.URL()) == nil {
-					return fmt.Errorf("%s: the payments sidecar answered a plaintext request on its inbound listener %s", t.ID, t.Peer.Addr)
+				if probe(ctx, t.Peer.URL(), t.bodySize()) == nil {
+					return fmt.Errorf("%s: the second process answered a plaintext request on its listener %s", t.ID, t.Peer.Addr)
 				}
 			}
 			return nil

@@ -20,15 +20,7 @@ var trafficFeatures = []trafficFeature{
 
 // trafficCompare is a traffic-control target against the plain one: the
 // pair comparison of the routing and mesh sections, and the medians of the
-// same-round ratios.
-//
-// The verdict uses the latter. On this machine a core runs, for seconds
-// at a time, at one of two speeds about 1.5× apart (15k or 23k req/s for
-// the plain target, CPU 0 and CPU 1 independently), so the median of one
-// target's rounds may be a slow run and the other's a fast one: the ratio
-// of the medians then moves by 20 % with nothing changed. Runs of the same
-// round are seconds apart, and the median of their ratios drops the rounds
-// where a switch fell between them.
+// same-round ratios, which the verdict uses (see sameRound).
 type trafficCompare struct {
 	pairCompare
 	Feature        trafficFeature
@@ -41,17 +33,8 @@ func compareTraffic(s summary, f trafficFeature) (trafficCompare, bool) {
 	if !ok {
 		return trafficCompare{}, false
 	}
-	t := trafficCompare{pairCompare: c, Feature: f}
-	var rps, cpu []float64
-	for i := range min(len(c.A.T.Tput), len(c.B.T.Tput)) {
-		p, q := c.A.T.Tput[i], c.B.T.Tput[i]
-		if p.RPS == 0 || p.CPUPer1k == 0 {
-			continue
-		}
-		rps = append(rps, q.RPS/p.RPS)
-		cpu = append(cpu, q.CPUPer1k/p.CPUPer1k)
-	}
-	t.RPSMed, t.CPUMed, t.Rounds = median(rps), median(cpu), len(rps)
+	sr := sameRoundRatios(c.A, c.B)
+	t := trafficCompare{pairCompare: c, Feature: f, RPSMed: sr.RPS, CPUMed: sr.CPU, Rounds: sr.Rounds}
 	return t, t.Rounds > 0
 }
 
