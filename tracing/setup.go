@@ -62,19 +62,17 @@ func Setup(ctx context.Context, cfg config.Tracing, svc config.Service, opts Opt
 		attribute.String("service.instance.id", svc.ID),
 		attribute.String("service.version", opts.Version),
 	)
-	provider := sdktrace.NewTracerProvider(
-		sdktrace.WithResource(res),
-		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(cfg.SampleRatio))),
-		sdktrace.WithBatcher(exp,
-			sdktrace.WithMaxQueueSize(maxQueueSize),
-			sdktrace.WithBatchTimeout(batchTimeout),
-			sdktrace.WithExportTimeout(exportTimeout)),
-	)
 	prop, err := Propagator(cfg.Propagators)
 	if err != nil {
 		return nil, err
 	}
-	return New(provider, prop, opts.Logger), nil
+	return NewRatio(cfg.SampleRatio, prop, opts.Logger,
+		sdktrace.WithResource(res),
+		sdktrace.WithBatcher(exp,
+			sdktrace.WithMaxQueueSize(maxQueueSize),
+			sdktrace.WithBatchTimeout(batchTimeout),
+			sdktrace.WithExportTimeout(exportTimeout)),
+	), nil
 }
 
 func newExporter(ctx context.Context, cfg config.Tracing, opts Options) (sdktrace.SpanExporter, error) {
@@ -110,7 +108,7 @@ func Propagator(names []string) (propagation.TextMapPropagator, error) {
 	for _, n := range names {
 		switch n {
 		case "tracecontext":
-			ps = append(ps, propagation.TraceContext{})
+			ps = append(ps, traceContext{})
 		case "baggage":
 			ps = append(ps, propagation.Baggage{})
 		case "b3":

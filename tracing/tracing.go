@@ -17,7 +17,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -34,8 +33,16 @@ type Tracing struct {
 	// they are dropped from the copied request headers before Inject, so an
 	// invalid incoming header never reaches the upstream.
 	fields []string
-	log    *slog.Logger
-	now    func() time.Time
+	// kinds are the start options of each span kind, made once: built per
+	// call, the variadic slice and the option would be allocated for
+	// every request.
+	kinds [trace.SpanKindConsumer + 1][]trace.SpanStartOption
+	// sampler is the provider's sampler when NewRatio made both, so that
+	// Start can decide before the SDK is asked (unsampled.go); nil: the
+	// SDK decides.
+	sampler sdktrace.Sampler
+	log     *slog.Logger
+	now     func() time.Time
 	// lastInvalidLog rate-limits the "invalid trace header" line to one a
 	// minute: the headers are attacker-controlled.
 	lastInvalidLog atomic.Int64
@@ -57,8 +64,26 @@ func New(provider *sdktrace.TracerProvider, prop propagation.TextMapPropagator, 
 		log:      log,
 		now:      time.Now,
 	}
+	for k := range t.kinds {
+		t.kinds[k] = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKind(k))}
+	}
 	for _, f := range prop.Fields() {
 		t.fields = append(t.fields, textproto.CanonicalMIMEHeaderKey(f))
+	}
+	return t
+}
+
+// NewRatio is New with a provider built from opts and the sidecar's
+// sampler, ParentBased(TraceIDRatioBased(ratio)), which Start then applies
+// itself: a request that is sampled out costs one allocation there
+// instead of the SDK's span. opts must not set a sampler or an ID
+// generator (they would be overridden).
+func NewRatio(ratio float64, prop propagation.TextMapPropagator, log *slog.Logger, opts ...sdktrace.TracerProviderOption) *Tracing {
+	sampler := sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio))
+	opts = append(opts[:len(opts):len(opts)], sdktrace.WithSampler(sampler), sdktrace.WithIDGenerator(headIDs{}))
+	t := New(sdktrace.NewTracerProvider(opts...), prop, log)
+	if ratio < 1 { // at 1 every span records: nothing to save
+		t.sampler = sampler
 	}
 	return t
 }
@@ -66,13 +91,25 @@ func New(provider *sdktrace.TracerProvider, prop propagation.TextMapPropagator, 
 // Start extracts the caller's trace context and baggage from hdr (an
 // invalid header is ignored and a fresh trace starts) and starts a span of
 // kind named name. The span must be ended by the caller.
-func (t *Tracing) Start(ctx context.Context, hdr http.Header, kind trace.SpanKind, name string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+//
+// Start takes no attributes: the caller sets them on the span when
+// span.IsRecording(), so that a request that is sampled out does not
+// build them (passed here, they would be allocated and copied for every
+// request). The sampler therefore sees none; the sidecar's,
+// ParentBased(TraceIDRatioBased), does not look at them.
+func (t *Tracing) Start(ctx context.Context, hdr http.Header, kind trace.SpanKind, name string) (context.Context, trace.Span) {
 	if t == nil {
 		return ctx, trace.SpanFromContext(ctx)
 	}
-	ctx = t.prop.Extract(ctx, propagation.HeaderCarrier(hdr))
+	ctx = t.prop.Extract(ctx, headerCarrier(hdr))
 	t.noteInvalid(ctx, hdr)
-	return t.tracer.Start(ctx, name, trace.WithSpanKind(kind), trace.WithAttributes(attrs...))
+	if uint(kind) < uint(len(t.kinds)) {
+		if t.sampler != nil {
+			return t.startHead(ctx, kind, name)
+		}
+		return t.tracer.Start(ctx, name, t.kinds[kind]...)
+	}
+	return t.tracer.Start(ctx, name, trace.WithSpanKind(kind))
 }
 
 // Inject replaces the trace headers in hdr (a copy of the caller's) with
@@ -85,7 +122,7 @@ func (t *Tracing) Inject(ctx context.Context, hdr http.Header) {
 	for _, f := range t.fields {
 		delete(hdr, f)
 	}
-	t.prop.Inject(ctx, propagation.HeaderCarrier(hdr))
+	t.prop.Inject(ctx, headerCarrier(hdr))
 }
 
 // noteInvalid logs, at most once a minute, that a trace header was present

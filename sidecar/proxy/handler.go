@@ -31,6 +31,7 @@ type Handler struct {
 	log       *slog.Logger
 	tr        *tracing.Tracing // nil: tracing off
 	spanKind  trace.SpanKind
+	spanNames spanNames // "GET payments", made once
 	timeout   time.Duration
 	idle      time.Duration // limits.stream_idle_timeout
 	tunnels   bool          // WebSocket and CONNECT may be relayed
@@ -74,7 +75,7 @@ func NewHandler(up *upstream.Upstream, t Transport, opts Options) *Handler {
 	if opts.Inbound {
 		kind = trace.SpanKindServer
 	}
-	return &Handler{up: up, transport: t, log: log, tr: opts.Tracing, spanKind: kind,
+	return &Handler{up: up, transport: t, log: log, tr: opts.Tracing, spanKind: kind, spanNames: newSpanNames(up.Name()),
 		timeout: up.Config().Timeout, idle: opts.StreamIdleTimeout, tunnels: opts.Tunnels, authorize: opts.Authorize,
 		limit: ratelimit.New(up.Config().RateLimit, up.Now), alog: opts.AccessLog}
 }
@@ -109,11 +110,15 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, via *Via) {
 	span = trace.SpanFromContext(ctx)
 	if h.tr != nil {
 		// The span ends when ServeHTTP returns: after the response body.
-		ctx, span = h.tr.Start(ctx, r.Header, h.spanKind, r.Method+" "+h.up.Name(),
-			tracing.AttrUpstream.String(h.up.Name()), tracing.AttrMethod.String(r.Method), tracing.AttrRetries.Int(0))
+		// Attributes only on a span that records: a sampled-out request
+		// builds none (see tracing.Start).
+		ctx, span = h.tr.Start(ctx, r.Header, h.spanKind, h.spanNames.name(r.Method))
 		defer span.End()
-		if via != nil && span.IsRecording() {
-			span.SetAttributes(tracing.AttrListener.String(via.Listener), tracing.AttrRoute.String(via.Route))
+		if span.IsRecording() {
+			span.SetAttributes(tracing.AttrUpstream.String(h.up.Name()), tracing.AttrMethod.String(r.Method), tracing.AttrRetries.Int(0))
+			if via != nil {
+				span.SetAttributes(tracing.AttrListener.String(via.Listener), tracing.AttrRoute.String(via.Route))
+			}
 		}
 	}
 	if h.authorize != nil && !h.authorize(r) {

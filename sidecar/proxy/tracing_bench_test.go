@@ -16,7 +16,8 @@ import (
 
 // BenchmarkServeHTTPTracing is the request path's cost with tracing at
 // sample ratios 0, 0.01 and 1 (spans batched to an exporter that drops
-// them), and with a real OTLP/gRPC exporter aimed at a closed port: an
+// them; the sampler Setup configures), with a caller's unsampled trace,
+// and with a real OTLP/gRPC exporter aimed at a closed port: an
 // unreachable collector must cost no more than a reachable one, since
 // export happens off the request path.
 func BenchmarkServeHTTPTracing(b *testing.B) {
@@ -42,15 +43,19 @@ func BenchmarkServeHTTPTracing(b *testing.B) {
 	}
 	b.Run("off", func(b *testing.B) { run(b, nil, "") })
 	prop, _ := tracing.Propagator([]string{"tracecontext", "baggage"})
-	for _, ratio := range []float64{0, 0.01, 1} {
-		b.Run(fmt.Sprintf("ratio=%v", ratio), func(b *testing.B) {
-			tp := sdktrace.NewTracerProvider(
-				sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio))),
-				sdktrace.WithBatcher(tracetest.NewNoopExporter()))
-			defer tp.Shutdown(context.Background())
-			run(b, tracing.New(tp, prop, nil), "")
-		})
+	ratio := func(b *testing.B, ratio float64, traceparent string) {
+		tr := tracing.NewRatio(ratio, prop, nil, sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+		defer tr.Shutdown(context.Background())
+		run(b, tr, traceparent)
 	}
+	for _, r := range []float64{0, 0.01, 1} {
+		b.Run(fmt.Sprintf("ratio=%v", r), func(b *testing.B) { ratio(b, r, "") })
+	}
+	// A caller's trace it did not sample (the mesh's usual case on an
+	// inbound listener): its context is extracted, then passed on.
+	b.Run("ratio=0.01,unsampled-caller", func(b *testing.B) {
+		ratio(b, 0.01, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")
+	})
 	b.Run("ratio=1/closed-collector", func(b *testing.B) {
 		ln, _ := net.Listen("tcp", "127.0.0.1:0")
 		closed := ln.Addr().String()
