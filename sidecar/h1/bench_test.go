@@ -26,14 +26,13 @@ func BenchmarkReadRequest(b *testing.B) {
 	br := bufio.NewReaderSize(sr, bufSize)
 	var scratch []byte
 	var req http.Request
-	var fields fieldStore
 	b.SetBytes(int64(len(benchHead)))
 	b.ReportAllocs()
 	for b.Loop() {
 		sr.Reset(benchHead)
 		br.Reset(sr)
 		req = http.Request{}
-		if _, err := readRequest(br, 0, 0, &scratch, &req, &fields); err != nil {
+		if _, err := readRequest(br, 0, 0, &scratch, &req); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -215,8 +215,8 @@ func (cl *Client) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // RoundTripContext is RoundTrip under ctx rather than req's context (a
 // proxy then need not copy its request to set one). The client keeps
-// nothing of req once the answer's body is closed (a tunnel's: once it is
-// closed), so the caller may reuse req's storage then.
+// nothing of req once the answer's body is done (read to its end or
+// closed; a tunnel's: closed), so the caller may reuse req's storage then.
 func (cl *Client) RoundTripContext(ctx context.Context, req *http.Request) (*http.Response, error) {
 	p := cl.pool(req.URL.Host)
 	if c := cl.get(p); c != nil {
@@ -289,7 +289,9 @@ func (cl *Client) exchange(ctx context.Context, p *connPool, c *upConn, req *htt
 			// 204 or 304 answer, or worse.
 			return fail(protocolError(reasonExtraBytes), true)
 		}
-		b.finish(b.keep) // Read says EOF; Close pools the connection
+		resp.Body = http.NoBody
+		b.finish(b.keep)
+		return resp, nil
 	}
 	resp.Body = b
 	return resp, nil

@@ -40,11 +40,8 @@ func readResponseHead(br *bufio.Reader, buf []byte, limit int) ([]byte, error) {
 
 // parseResponseHead parses a complete head s with the server's field rules
 // (parseFieldLine): no obs-fold, no whitespace before the colon, token
-// names, values without CTLs. The fields go into h, cleared (nil: a new
-// map); their value slices are always new, as a caller passes them on
-// (a proxy's response head, written after the answer's connection went
-// back to the pool).
-func parseResponseHead(s string, h http.Header) (responseHead, error) {
+// names, values without CTLs.
+func parseResponseHead(s string) (responseHead, error) {
 	var rh responseHead
 	i := strings.IndexByte(s, '\n')
 	line := s[:i-1]
@@ -79,13 +76,7 @@ func parseResponseHead(s string, h http.Header) (responseHead, error) {
 	if strings.Count(fields, "\n")-1 > maxResponseFields {
 		return rh, protocolError(reasonTooManyRespFields)
 	}
-	n := strings.Count(fields, "\n") - 1
-	if h == nil {
-		h = make(http.Header, n)
-	} else {
-		clear(h)
-	}
-	h, rerr := parseFieldsInto(h, make([]string, n), fields)
+	h, rerr := parseFields(fields)
 	if rerr != nil {
 		return rh, protocolError(rerr.Reason)
 	}
@@ -114,7 +105,7 @@ func (cl *Client) readResponse(c *upConn, req *http.Request) (*http.Response, *u
 			return nil, nil, err
 		}
 		left -= len(buf)
-		rh, err := parseResponseHead(string(buf), c.respHeader)
+		rh, err := parseResponseHead(string(buf))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -145,9 +136,7 @@ func (cl *Client) frame(c *upConn, req *http.Request, rh responseHead) (*http.Re
 		// value or a refusal: net/http's client refuses a list too.
 		return nil, nil, protocolError(reasonBadCL)
 	}
-	c.respHeader = h // reused by the connection's next answer
-	resp := &c.resp
-	*resp = http.Response{
+	resp := &http.Response{
 		Status:        rh.status,
 		StatusCode:    rh.code,
 		Proto:         protoName[rh.minor],
@@ -166,8 +155,7 @@ func (cl *Client) frame(c *upConn, req *http.Request, rh responseHead) (*http.Re
 		if rh.code == http.StatusSwitchingProtocols && len(req.Header["Upgrade"]) == 0 {
 			return nil, nil, protocolError(reasonUnsolicited101)
 		}
-		c.ub = upBody{cl: cl, c: c, tunnel: true}
-		return resp, &c.ub, nil
+		return resp, &upBody{cl: cl, c: c, tunnel: true}, nil
 	}
 	if chunked {
 		delete(h, "Transfer-Encoding")
@@ -175,19 +163,16 @@ func (cl *Client) frame(c *upConn, req *http.Request, rh responseHead) (*http.Re
 		resp.Trailer = declaredTrailers(h["Trailer"])
 		delete(h, "Trailer")
 	}
-	b := &c.ub
-	*b = upBody{cl: cl, c: c, keep: !resp.Close}
+	b := &upBody{cl: cl, c: c, keep: !resp.Close}
 	switch {
 	case req.Method == http.MethodHead || rh.code == http.StatusNoContent || rh.code == http.StatusNotModified:
 		b.none = true
 	case chunked:
-		c.body = body{br: c.br, chunked: true, trailer: resp.Trailer, maxTrailer: cl.maxHeaderBytes}
-		b.r = &c.body
+		b.r = &body{br: c.br, chunked: true, trailer: resp.Trailer, maxTrailer: cl.maxHeaderBytes}
 	case length == 0:
 		b.none = true
 	case length > 0:
-		c.body = body{br: c.br, remaining: length}
-		b.r = &c.body
+		b.r = &body{br: c.br, remaining: length}
 	default:
 		// Neither field: the body runs until the upstream closes.
 		b.r, b.keep = c.br, false
@@ -196,17 +181,12 @@ func (cl *Client) frame(c *upConn, req *http.Request, rh responseHead) (*http.Re
 	return resp, b, nil
 }
 
-// upBody is a response body. Read to its end and closed, it puts the
-// connection back in the pool — unless bytes beyond the end are already
-// there: then the answer was longer than it said (a body on a HEAD
-// answer, more than its Content-Length), the read fails with a
-// *ProtocolError and the connection is closed. Closed early, or failing,
-// it closes the connection (its framing position is unknown).
-//
-// The answer (http.Response, upBody, its body reader and header map) is
-// the connection's, reused for its next answer: the caller must not touch
-// the answer after Close, which is why the connection goes back to the
-// pool only then, not at the body's end.
+// upBody is a response body. Read to its end, it puts the connection back
+// in the pool — unless bytes beyond the end are already there: then the
+// answer was longer than it said (a body on a HEAD answer, more than its
+// Content-Length), the read fails with a *ProtocolError and the
+// connection is closed. Closed early, or failing, it closes the
+// connection (its framing position is unknown).
 type upBody struct {
 	cl     *Client
 	c      *upConn
@@ -216,7 +196,6 @@ type upBody struct {
 	tunnel bool      // 101 or 2xx to CONNECT: the raw connection
 	keep   bool
 	done   bool
-	pool   bool // the body ended cleanly: Close pools the connection
 }
 
 func (b *upBody) Read(p []byte) (int, error) {
@@ -266,7 +245,7 @@ func (b *upBody) finish(reuse bool) {
 	// endWatch is false when the request's context already fired: its
 	// deadline poke may still land on the connection.
 	if stopped := b.c.endWatch(); reuse && stopped {
-		b.pool = true // at Close
+		b.cl.put(b.p, b.c)
 		return
 	}
 	b.c.Close()
@@ -280,10 +259,6 @@ func (b *upBody) Close() error {
 		return b.c.Close()
 	}
 	b.finish(false)
-	if b.pool {
-		b.pool = false
-		b.cl.put(b.p, b.c) // the last touch: the connection's next answer reuses all of this
-	}
 	return nil
 }
 

@@ -43,23 +43,22 @@ type conn struct {
 	// per cent of a proxied request's CPU.
 	ctx    context.Context
 	cancel context.CancelFunc
-	// reqTmpl is an empty request carrying ctx, copied over req for each
-	// request: req and fields are reused (see fieldStore for what a
-	// handler may keep).
-	reqTmpl    *http.Request
-	watch      connWatch // the upstream side of the request in flight, for ctx's end
-	req        http.Request
-	fields     fieldStore
-	res        response
-	resHeaders [2]http.Header // a response's handler map and its snapshot, reused
-	cr         *connReader
-	br         *bufio.Reader
-	bw         *bufio.Writer
-	rbw        *bufio.Writer // response body buffer, before framing
-	scratch    []byte        // head bytes, reused
-	keys       []string      // header keys for sorting, reused
-	hijacked   bool
-	state      connState // guarded by s.mu
+	// reqTmpl is an empty request carrying ctx, copied into each new
+	// request (no WithContext copy). The request, its header map and the
+	// ResponseWriter are new for every request, as net/http's: a handler
+	// may keep the request past its return, and a ResponseWriter kept
+	// past it fails rather than write into the next answer.
+	reqTmpl  *http.Request
+	watch    connWatch   // the upstream side of the request in flight, for ctx's end
+	snap     http.Header // the head's copy of the handler's header map, reused (never the handler's)
+	cr       *connReader
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	rbw      *bufio.Writer // response body buffer, before framing
+	scratch  []byte        // head bytes, reused
+	keys     []string      // header keys for sorting, reused
+	hijacked bool
+	state    connState // guarded by s.mu
 	// sent counts the bytes written to the socket, so a response can tell
 	// whether any of it reached the client (response.Rewind).
 	sent int64
@@ -114,9 +113,9 @@ func (c *conn) serve() {
 			c.rwc.Close()
 			return
 		}
-		req := &c.req
-		*req = *c.reqTmpl
-		b, err := readRequest(c.br, c.s.maxHeaderBytes(), c.s.maxHeaders(), &c.scratch, req, &c.fields)
+		req := new(http.Request)
+		*req = *c.reqTmpl // its context: the connection's
+		b, err := readRequest(c.br, c.s.maxHeaderBytes(), c.s.maxHeaders(), &c.scratch, req)
 		if err != nil {
 			var re *RequestError
 			if errors.As(err, &re) {

@@ -128,12 +128,8 @@ func canonicalKey(s string) string {
 // two allocations however many fields it has.
 func parseFields(s string) (http.Header, *RequestError) {
 	n := strings.Count(s, "\n") - 1
-	return parseFieldsInto(make(http.Header, n), make([]string, n), s)
-}
-
-// parseFieldsInto parses into h, taking the value slices of single-valued
-// fields from strs (len(strs) >= the number of fields).
-func parseFieldsInto(h http.Header, strs []string, s string) (http.Header, *RequestError) {
+	h := make(http.Header, n)
+	strs := make([]string, n) // backing arrays for single-valued fields
 	for s != "\r\n" {
 		j := strings.IndexByte(s, '\n')
 		name, value, rerr := parseFieldLine(s[:j-1])
@@ -150,34 +146,6 @@ func parseFieldsInto(h http.Header, strs []string, s string) (http.Header, *Requ
 		}
 	}
 	return h, nil
-}
-
-// fieldStore is a connection's header map and value slices, reused for each
-// of its requests so that parsing a head allocates neither. A request's
-// Header is valid until the next request on the connection is read: the
-// handler must not keep the map or its slices past its return (it may
-// keep the strings, which are new for every request). nil parses into
-// fresh ones.
-type fieldStore struct {
-	h    http.Header
-	strs []string
-}
-
-// maxReusedFields bounds what a connection keeps between requests: a head
-// with more fields than this gets fresh storage, not a larger store.
-const maxReusedFields = 64
-
-func (fs *fieldStore) parse(s string) (http.Header, *RequestError) {
-	n := strings.Count(s, "\n") - 1
-	if fs == nil || n > maxReusedFields {
-		return parseFields(s)
-	}
-	if fs.h == nil {
-		fs.h = make(http.Header, maxReusedFields/4)
-		fs.strs = make([]string, maxReusedFields)
-	}
-	clear(fs.h)
-	return parseFieldsInto(fs.h, fs.strs, s)
 }
 
 var errLineTooLong = errors.New("h1: line too long")

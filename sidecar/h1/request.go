@@ -45,7 +45,7 @@ const DefaultMaxHeaders = 100
 // ReadRequest does not set r.RemoteAddr or a context.
 func ReadRequest(br *bufio.Reader, maxHeaderBytes int) (*http.Request, error) {
 	req := new(http.Request)
-	_, err := readRequest(br, maxHeaderBytes, DefaultMaxHeaders, nil, req, nil)
+	_, err := readRequest(br, maxHeaderBytes, DefaultMaxHeaders, nil, req)
 	if err != nil {
 		return nil, err
 	}
@@ -53,10 +53,9 @@ func ReadRequest(br *bufio.Reader, maxHeaderBytes int) (*http.Request, error) {
 }
 
 // readRequest is ReadRequest into req (whose fields it sets, all of them but
-// its context), with a reusable head buffer and field store (reuse; nil:
-// fresh ones), returning the concrete body (nil when the request has none)
-// for the server's hooks.
-func readRequest(br *bufio.Reader, max, maxFields int, scratch *[]byte, req *http.Request, reuse *fieldStore) (*body, error) {
+// its context), with a reusable head buffer, returning the concrete body
+// (nil when the request has none) for the server's hooks.
+func readRequest(br *bufio.Reader, max, maxFields int, scratch *[]byte, req *http.Request) (*body, error) {
 	if max <= 0 {
 		max = DefaultMaxHeaderBytes
 	}
@@ -72,10 +71,8 @@ func readRequest(br *bufio.Reader, max, maxFields int, scratch *[]byte, req *htt
 		return nil, err
 	}
 	// One string for the whole head: names and values are substrings of it,
-	// which keeps allocations to a handful per request. (The string is new
-	// for every request: a handler may keep what it read from a request
-	// past its end, as the access log does.)
-	b, rerr := parseHead(string(buf), br, max, maxFields, req, reuse)
+	// which keeps allocations to a handful per request.
+	b, rerr := parseHead(string(buf), br, max, maxFields, req)
 	if rerr != nil {
 		return nil, rerr
 	}
@@ -103,7 +100,7 @@ func readHead(br *bufio.Reader, buf []byte, max int) ([]byte, error) {
 
 // parseHead parses a complete head s (lines end in CRLF, last line empty)
 // into req.
-func parseHead(s string, br *bufio.Reader, max, maxFields int, req *http.Request, reuse *fieldStore) (*body, *RequestError) {
+func parseHead(s string, br *bufio.Reader, max, maxFields int, req *http.Request) (*body, *RequestError) {
 	i := strings.IndexByte(s, '\n')
 	method, target, proto, rerr := parseRequestLine(s[:i-1])
 	if rerr != nil {
@@ -121,7 +118,7 @@ func parseHead(s string, br *bufio.Reader, max, maxFields int, req *http.Request
 		// within MaxHeaderBytes can still be thousands of them.
 		return nil, tooManyFields()
 	}
-	h, rerr := reuse.parse(rest)
+	h, rerr := parseFields(rest)
 	if rerr != nil {
 		return nil, rerr
 	}

@@ -67,24 +67,14 @@ var (
 
 var errAfterHandler = errors.New("h1: ResponseWriter used after the handler returned")
 
-// newResponse returns the connection's response, reset for req. Its
-// header maps are the connection's too, cleared: like the request, a
-// response is not used after the handler returns.
 func newResponse(c *conn, req *http.Request, b *body) *response {
-	hh := c.resHeaders[0]
-	if hh == nil {
-		hh = make(http.Header)
-		c.resHeaders[0] = hh
-	}
-	clear(hh)
-	w := &c.res
-	*w = response{
+	w := &response{
 		c:             c,
 		req:           req,
 		body:          b,
 		isHEAD:        req.Method == http.MethodHead,
 		http10:        req.ProtoMinor == 0,
-		handlerHeader: hh,
+		handlerHeader: make(http.Header),
 		contentLength: -1,
 		canContinue:   b != nil && b.expectContinue,
 	}
@@ -98,14 +88,15 @@ func newResponse(c *conn, req *http.Request, b *body) *response {
 }
 
 // snapshotHeader copies the handler's header map as WriteHeader found it
-// into the connection's second map: later changes to the map (not to the
-// value slices, which are shared — net/http copies those too, the proxy
-// never changes one) do not reach the head.
+// into the connection's own map (cleared; the handler never sees it):
+// later changes to the handler's map (not to its value slices, which are
+// shared — net/http copies those too, the proxy never changes one) do not
+// reach the head.
 func (w *response) snapshotHeader() http.Header {
-	snap := w.c.resHeaders[1]
+	snap := w.c.snap
 	if snap == nil {
 		snap = make(http.Header, len(w.handlerHeader))
-		w.c.resHeaders[1] = snap
+		w.c.snap = snap
 	}
 	clear(snap)
 	for k, vv := range w.handlerHeader {
@@ -300,7 +291,7 @@ func (w *response) Rewind() bool {
 	w.status, w.header, w.trailers = 0, nil, nil
 	w.contentLength, w.written = -1, 0
 	w.framing, w.closeAfter = framingNone, false
-	clear(w.handlerHeader)
+	w.handlerHeader = make(http.Header)
 	return true
 }
 

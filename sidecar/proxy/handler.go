@@ -136,11 +136,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, via *Via) {
 	}
 	defer h.up.Release(start)
 
-	if h.timeout > 0 {
-		tc := withTimeout(ctx, h.timeout)
-		defer tc.release()
-		ctx = tc
-	}
+	rc := newRequestCtx(ctx, h.timeout)
+	defer rc.release()
+	ctx = rc
 	cs.ctx = ctx
 	defer cs.end()
 	tunnel := isWebSocket(r) || r.Method == http.MethodConnect

@@ -11,10 +11,10 @@ import (
 // Deadline, Err by the clock, a Done that closes at the deadline or with
 // the parent, AfterFunc — and a CancelScope without the deadline, which
 // is what h1.Client watches.
-func TestTimeoutCtx(t *testing.T) {
+func TestRequestCtx(t *testing.T) {
 	parent, cancelParent := context.WithCancel(context.Background())
 	defer cancelParent()
-	tc := withTimeout(parent, 150*time.Millisecond)
+	tc := newRequestCtx(parent, 150*time.Millisecond)
 	defer tc.release()
 	if d, ok := tc.Deadline(); !ok || time.Until(d) > 150*time.Millisecond {
 		t.Fatalf("deadline %v %v", d, ok)
@@ -42,12 +42,12 @@ func TestTimeoutCtx(t *testing.T) {
 	}
 
 	// Err alone, never materialised, follows the clock and the parent.
-	tc2 := withTimeout(parent, time.Hour)
+	tc2 := newRequestCtx(parent, time.Hour)
 	cancelParent()
 	if !errors.Is(tc2.Err(), context.Canceled) {
 		t.Fatalf("Err after the parent ended: %v", tc2.Err())
 	}
-	tc3 := withTimeout(context.Background(), -time.Second)
+	tc3 := &requestCtx{Context: context.Background(), deadline: time.Now().Add(-time.Second), hasDeadline: true}
 	if !errors.Is(tc3.Err(), context.DeadlineExceeded) {
 		t.Fatalf("Err past the deadline: %v", tc3.Err())
 	}
@@ -61,15 +61,15 @@ func TestTimeoutCtx(t *testing.T) {
 // A child of a context made whole sees a non-nil Err when the request
 // ends (release): context's own rule, which its AfterFunc relies on
 // (per_try_timeout's child context panicked here once).
-func TestTimeoutCtxReleaseEndsChildren(t *testing.T) {
-	tc := withTimeout(context.Background(), time.Hour)
+func TestRequestCtxReleaseEndsChildren(t *testing.T) {
+	tc := newRequestCtx(context.Background(), time.Hour)
 	child, cancel := context.WithCancel(tc)
 	defer cancel()
 	tc.release() // nothing made whole yet: nothing to do
 	if child.Err() != nil {
 		t.Fatal("child ended before release of a whole context")
 	}
-	tc2 := withTimeout(context.Background(), time.Hour)
+	tc2 := newRequestCtx(context.Background(), time.Hour)
 	child2, cancel2 := context.WithCancel(tc2)
 	defer cancel2()
 	tc2.release()
@@ -80,5 +80,29 @@ func TestTimeoutCtxReleaseEndsChildren(t *testing.T) {
 	}
 	if child2.Err() == nil || tc2.Err() == nil {
 		t.Fatalf("Err after release: child %v, ctx %v", child2.Err(), tc2.Err())
+	}
+}
+
+// Without a timeout the request's context has no deadline, yet still ends
+// with the request for whoever watches it (per_try_timeout's
+// registration, which would otherwise stay on the client connection's
+// context for as long as it lives).
+func TestRequestCtxWithoutTimeoutEndsWithTheRequest(t *testing.T) {
+	parent, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rc := newRequestCtx(parent, 0)
+	if _, ok := rc.Deadline(); ok || rc.Err() != nil {
+		t.Fatal("a context without a timeout has a deadline or ended")
+	}
+	done := make(chan struct{})
+	context.AfterFunc(rc, func() { close(done) })
+	rc.release()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("release did not end what was registered on the request's context")
+	}
+	if rc.Err() == nil || parent.Err() != nil {
+		t.Fatalf("after release: Err %v, parent %v", rc.Err(), parent.Err())
 	}
 }
