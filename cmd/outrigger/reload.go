@@ -17,6 +17,13 @@ import (
 	"github.com/outrigger-mesh/outrigger/sidecar/config"
 )
 
+// notifyReload starts catching SIGHUP for watchReloads.
+func notifyReload() chan os.Signal {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	return hup
+}
+
 // reloadDebounce lets an editor's burst of events (write, chmod, rename)
 // settle into one reload.
 const reloadDebounce = 200 * time.Millisecond
@@ -29,9 +36,11 @@ const reloadDebounce = 200 * time.Millisecond
 // renaming, and Kubernetes swaps a ConfigMap's symlink; either way the
 // file's content is compared with the last one applied, so unrelated
 // events in the directory reload nothing.
-func watchReloads(ctx context.Context, sc *sidecar.Sidecar, path string, log *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
+//
+// hup is notifyReload's channel, made before the sidecar starts serving: a
+// SIGHUP that arrived between start-up and this goroutine's first step
+// used to find no handler and end the process (SIGHUP's default action).
+func watchReloads(ctx context.Context, sc *sidecar.Sidecar, path string, hup chan os.Signal, log *slog.Logger) {
 	defer signal.Stop(hup)
 
 	var events <-chan fsnotify.Event

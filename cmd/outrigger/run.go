@@ -30,6 +30,7 @@ func runCmd(args []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	reopen := notifyReopen()
+	hup := notifyReload()
 	sc, err := sidecar.New(cfg, sidecar.Options{Logger: log, Version: version, Pprof: pprof})
 	if err != nil {
 		log.Error("cannot start", "file", cfg.File, "error", err)
@@ -38,7 +39,7 @@ func runCmd(args []string, stderr io.Writer) int {
 	log.Info("outrigger started", "version", version, "service", cfg.Service.Name, "upstreams", len(cfg.Upstreams))
 	watchCtx, stopWatching := context.WithCancel(ctx)
 	defer stopWatching()
-	go watchReloads(watchCtx, sc, cfg.File, log)
+	go watchReloads(watchCtx, sc, cfg.File, hup, log)
 	go watchReopen(watchCtx, sc, reopen, log)
 	if err := sc.Run(ctx); err != nil {
 		log.Error("stopped", "error", err)
