@@ -183,27 +183,21 @@ func TestStreamBodyWholeChunkedAnswerIsOneWrite(t *testing.T) {
 			t.Errorf("streamBody: %v, %v", rerr, werr)
 		}
 	}))
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	br := bufio.NewReader(c)
-	for i := range 3 {
-		before := log.count()
-		if body := getWhole(t, c, br); body != "hello world" {
-			t.Fatalf("request %d: body %q", i, body)
-		}
-		if n := log.count() - before; n != 1 {
-			t.Fatalf("request %d: %d writes to the client, want 1", i, n)
-		}
-	}
+	expectWholeAnswersInOneWrite(t, addr, log)
 }
 
 // Through the whole proxy: the answer's head, body and end leave in one
 // write (streamBody flushes only before a read that would wait).
 func TestChunkedAnswerArrivingWholeLeavesTogether(t *testing.T) {
 	addr, log := countedFront(t, chunkedBackend(t, wholeChunked))
+	expectWholeAnswersInOneWrite(t, addr, log)
+}
+
+// expectWholeAnswersInOneWrite sends three requests on one connection to
+// addr and checks that each answer ("hello world") reached the client in
+// one write, as log counts them.
+func expectWholeAnswersInOneWrite(t *testing.T, addr string, log *writeLog) {
+	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)

@@ -28,13 +28,13 @@ func haproxyMTLSTarget(t *target, e benchEnv) error {
 	inbound := fmt.Sprintf("127.0.0.1:%d", port)
 	t.Label, t.Short = "HAProxy → HAProxy, mTLS", "hap-mtls"
 	t.ConfigRel = t.ID + "-web.cfg"
-	t.Config = haproxyMTLSConfig(t.Addr,
+	t.Config = haproxyServerConfig(t.Addr,
 		fmt.Sprintf("server payments %s ssl verify required ca-file %s crt %s sni str(%s) verifyhost %s ssl-min-ver TLSv1.3",
 			inbound, e.Certs.CA, e.Certs.ClientPEM, mtlsServerName, mtlsServerName),
 		"")
 	p := &target{ID: t.ID + "-payments", Base: t.Base, Label: "payments HAProxy of " + t.Label, Short: t.Short,
 		Addr: inbound, LogPath: filepath.Join(e.WorkDir, t.ID+"-payments.log"), ConfigRel: t.ID + "-payments.cfg"}
-	p.Config = haproxyMTLSConfig(inbound, "server s1 "+e.Backend,
+	p.Config = haproxyServerConfig(inbound, "server s1 "+e.Backend,
 		fmt.Sprintf(" ssl crt %s ca-file %s verify required ssl-min-ver TLSv1.3", e.Certs.ServerPEM, e.Certs.CA))
 
 	pin := []string{"taskset", "-c", e.ProxyCPU}
@@ -52,9 +52,10 @@ func haproxyMTLSTarget(t *target, e benchEnv) error {
 	return nil
 }
 
-// haproxyMTLSConfig is haproxyConfig with the server line given and bind
-// options added.
-func haproxyMTLSConfig(listen, server, bindOpts string) string {
+// haproxyServerConfig is the HAProxy config of the bench: one frontend on
+// listen (with bindOpts added to its bind line) and one backend of the
+// server line given (haproxyConfig's plain one, or the mTLS targets').
+func haproxyServerConfig(listen, server, bindOpts string) string {
 	return fmt.Sprintf(`global
     nbthread 1
     maxconn 4096

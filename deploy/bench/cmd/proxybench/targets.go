@@ -272,27 +272,7 @@ drain_timeout: 2s
 }
 
 func haproxyConfig(listen, backend string) string {
-	return fmt.Sprintf(`global
-    nbthread 1
-    maxconn 4096
-
-defaults
-    mode http
-    option forwardfor
-    http-reuse always
-    timeout connect 1s
-    timeout client 30s
-    timeout server 30s
-
-frontend fe
-    bind %s
-    default_backend be
-
-backend be
-    balance leastconn
-    http-reuse always
-    server s1 %s
-`, listen, backend)
+	return haproxyServerConfig(listen, "server s1 "+backend, "")
 }
 
 func nginxConfig(dir, listen, backend string) string {
