@@ -21,7 +21,11 @@ import (
 type Server struct {
 	// Handler answers requests; nil means http.NotFoundHandler(). It is
 	// called on the connection's goroutine, one request at a time per
-	// connection.
+	// connection. Unlike net/http's, a request's context is its
+	// connection's: it ends when the client goes away, the connection is
+	// done or the server closes it — not when the handler returns (one
+	// context per connection, not per request; a handler that needs one
+	// ending with it makes its own, as the proxy's requestCtx does).
 	Handler http.Handler
 	// MaxHeaderBytes bounds the request head (request line through the
 	// empty line that ends the head); default 64 KiB. Larger is a 431.
