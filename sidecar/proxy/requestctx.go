@@ -28,8 +28,9 @@ type requestCtx struct {
 	deadline        time.Time
 	hasDeadline     bool
 
-	mu   sync.Mutex
-	full atomic.Pointer[wholeCtx] // made by the first Done or AfterFunc
+	mu    sync.Mutex
+	full  atomic.Pointer[wholeCtx] // made by the first Done or AfterFunc
+	ended atomic.Bool              // release was called
 }
 
 // wholeCtx is a requestCtx made whole: a real context (with the deadline,
@@ -68,6 +69,8 @@ func (c *requestCtx) Err() error {
 		}
 	} else if err := c.Context.Err(); err != nil {
 		return err
+	} else if c.ended.Load() {
+		return context.Canceled
 	}
 	if c.hasDeadline && !time.Now().Before(c.deadline) {
 		return context.DeadlineExceeded
@@ -104,12 +107,21 @@ func (c *requestCtx) whole() *wholeCtx {
 		w = &wholeCtx{Context: ctx, cancel: cancel}
 		c.full.Store(w)
 	}
+	if c.ended.Load() {
+		// Made (or looked at) after the request ended — net/http's HTTP/2
+		// client may ask late: it is over already, and nothing
+		// registered on it may outlive the request.
+		w.cancel()
+	}
 	return w
 }
 
-// release ends a context that was made whole (its timer, and whatever
-// was registered on it): the request is over.
+// release ends the request's context: a whole one (its timer, and
+// whatever was registered on it) now, one made later at once; Err
+// reports Canceled from now on. (Lock-free: whole checks ended after
+// storing, release after marking, so one of them cancels.)
 func (c *requestCtx) release() {
+	c.ended.Store(true)
 	if w := c.full.Load(); w != nil {
 		w.cancel()
 	}

@@ -106,3 +106,24 @@ func TestRequestCtxWithoutTimeoutEndsWithTheRequest(t *testing.T) {
 		t.Fatalf("after release: Err %v, parent %v", rc.Err(), parent.Err())
 	}
 }
+
+// A context first asked for Done after the request ended (net/http's
+// HTTP/2 client may ask late) is already over: nothing registered on it
+// outlives the request, and Err says so even if it was never made whole.
+func TestRequestCtxAskedAfterRelease(t *testing.T) {
+	parent, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rc := newRequestCtx(parent, 0)
+	rc.release()
+	if !errors.Is(rc.Err(), context.Canceled) {
+		t.Fatalf("Err after release: %v", rc.Err())
+	}
+	select {
+	case <-rc.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Done asked after release is open")
+	}
+	if parent.Err() != nil {
+		t.Fatal("release ended the parent")
+	}
+}
