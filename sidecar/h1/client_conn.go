@@ -39,12 +39,11 @@ type upConn struct {
 	// writes.
 	due      int64
 	dueAt    time.Time // due as the context has it (setDeadlineAt)
-	dueFirst bool      // due comes before any idle deadline of this request
+	dueFirst bool      // due comes before the idle deadline (and, as now only grows, stays first)
 	// The watch of the request's context (begin, endWatch): the server
 	// connection's, or a context.AfterFunc's stop.
-	watch      *connWatch
-	watchFired bool
-	stopWatch  func() bool
+	watch     *connWatch
+	stopWatch func() bool
 
 	mu       sync.Mutex
 	poisoned bool // the current request's context ended
@@ -103,11 +102,9 @@ func (c *upConn) begin(ctx context.Context) {
 	// The server's watch serves only a context that ends exactly when the
 	// connection's does (the same Done): one with a cancellation of its
 	// own (per_try_timeout's) is watched itself.
-	if w := watchOf(ctx); w != nil && ctx.Done() == w.done {
-		if ok, fired := w.set(c); ok {
-			c.watch, c.watchFired = w, fired
-			return
-		}
+	if w := watchOf(ctx); w != nil && ctx.Done() == w.done && w.set(c) {
+		c.watch = w
+		return
 	}
 	c.stopWatch = context.AfterFunc(ctx, c.poison)
 }
@@ -120,7 +117,7 @@ func (c *upConn) endWatch() bool {
 	case c.watch != nil:
 		w := c.watch
 		c.watch = nil
-		return w.clear(c) && !c.watchFired
+		return w.clear(c)
 	case c.stopWatch != nil:
 		stop := c.stopWatch
 		c.stopWatch = nil
@@ -162,32 +159,25 @@ func (c *upConn) poison() {
 // runtime's timers). An idle timeout may thus end a connection up to 1/16
 // of it early.
 func (c *upConn) arm() {
-	due := c.due
 	if c.dueFirst {
-		if c.armed.Load() != due {
-			c.setDeadlineAt(c.dueAt, due)
+		if c.armed.Load() != c.due {
+			c.setDeadlineAt(c.dueAt, c.due)
 		}
 		return
 	}
-	if c.idle <= 0 {
-		if due == 0 {
-			if c.armed.Load() != 0 {
-				c.setDeadline(0) // the last request's deadline
-			}
-			return
-		}
-		if c.armed.Load() != due {
-			c.setDeadlineAt(c.dueAt, due)
+	if c.idle <= 0 { // and no deadline: begin sets dueFirst for one
+		if c.armed.Load() != 0 {
+			c.setDeadline(0) // the last request's deadline
 		}
 		return
 	}
 	d := time.Now().Add(c.idle).UnixNano()
-	if due != 0 && due < d {
-		// The request's deadline comes first: exactly, never lazily (a
-		// deadline armed for the last request may be near).
-		if c.armed.Load() != due {
-			c.setDeadlineAt(c.dueAt, due)
-		}
+	if c.due != 0 && c.due < d {
+		// The request's deadline now comes first, and stays first: it is
+		// armed exactly, never lazily (a deadline armed for the last
+		// request may be near).
+		c.dueFirst = true
+		c.arm()
 		return
 	}
 	if a := c.armed.Load(); a != 0 && d >= a && d-a <= int64(c.idle/16) {

@@ -94,3 +94,33 @@ func TestClientCancelScope(t *testing.T) {
 		t.Fatalf("cancel took %v", d)
 	}
 }
+
+// A request deadline that starts after the idle one (a timeout longer
+// than stream_idle_timeout) becomes the connection's deadline, exactly,
+// once the idle deadline would pass it — and stays so.
+func TestArmSwitchesToTheRequestDeadlineWhenItComesFirst(t *testing.T) {
+	nc1, nc2 := net.Pipe()
+	defer nc1.Close()
+	defer nc2.Close()
+	c := newUpConn(nc1, 100*time.Millisecond)
+	ctx := scopedCtx{Context: context.Background(), deadline: time.Now().Add(150 * time.Millisecond)}
+	c.begin(ctx)
+	defer c.endWatch()
+	if c.dueFirst || c.armed.Load() == c.due {
+		t.Fatal("the request's deadline armed while the idle one came first")
+	}
+	deadline := time.Now().Add(testTimeout)
+	for !c.dueFirst {
+		if time.Now().After(deadline) {
+			t.Fatal("the request's deadline never came first")
+		}
+		c.arm() // what every read and write does
+	}
+	if c.armed.Load() != c.due {
+		t.Fatalf("armed %d, want the request's deadline %d", c.armed.Load(), c.due)
+	}
+	c.arm()
+	if c.armed.Load() != c.due {
+		t.Fatal("a later arm moved the request's deadline")
+	}
+}

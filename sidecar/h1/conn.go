@@ -131,8 +131,8 @@ func (c *conn) serve() {
 			// request without one reads nothing more here: a lazily
 			// kept idle deadline may stay; the disconnect watch and a
 			// hijacker set their own.)
-			c.rwc.SetReadDeadline(time.Time{})
-			c.idleDeadline, c.headDeadline = 0, false
+			c.setReadDeadline(time.Time{})
+			c.headDeadline = false
 		}
 		switch c.serveRequest(req, b) {
 		case keepAlive:
@@ -171,8 +171,8 @@ func (c *conn) awaitRequest() bool {
 		return false
 	}
 	if !c.headBuffered() {
-		c.rwc.SetReadDeadline(time.Now().Add(c.s.readHeaderTimeout()))
-		c.idleDeadline, c.headDeadline = 0, true
+		c.setReadDeadline(time.Now().Add(c.s.readHeaderTimeout()))
+		c.headDeadline = true
 	}
 	return true
 }
@@ -195,18 +195,27 @@ func (c *conn) armIdle() {
 	c.idleDeadline = d
 }
 
+// setReadDeadline sets a read deadline that is not armIdle's, which then
+// sets its own afresh.
+func (c *conn) setReadDeadline(t time.Time) error {
+	c.idleDeadline = 0
+	return c.rwc.SetReadDeadline(t)
+}
+
 // headBuffered reports whether the end of a request head (an empty line)
 // is already in the read buffer: then reading the head takes no read of
 // the connection. (A head the parser refuses is refused from the buffer
 // too.)
 func (c *conn) headBuffered() bool {
 	buf, _ := c.br.Peek(c.br.Buffered())
-	return bytes.Contains(buf, crlfCRLF[1:]) || bytes.Contains(buf, lfLF)
+	return bytes.Contains(buf, lfCRLF) || bytes.Contains(buf, lfLF)
 }
 
+// The end of a head: the last field line's LF, then an empty line (with a
+// CR, or a bare LF, which the parser refuses — without reading more).
 var (
-	crlfCRLF = []byte("\r\n\r\n")
-	lfLF     = []byte("\n\n")
+	lfCRLF = []byte("\n\r\n")
+	lfLF   = []byte("\n\n")
 )
 
 type outcome int
@@ -274,18 +283,16 @@ func (c *conn) serveRequest(req *http.Request, b *body) outcome {
 	c.cr.endRequest()
 	if w.closeAfter || c.cr.failed() || w.continuePending() || c.ctx.Err() != nil {
 		// (A cancelled context is the connection's for good: a read of
-		// the client failed.)
-		// (With a 100 Continue pending the client may never send the
-		// body, so it is not drained.)
+		// the client failed. With a 100 Continue pending the client may
+		// never send the body, so it is not drained.)
 		return c.closeOutcome(b)
 	}
 	if b != nil {
 		// The deadline bounds the drain, and a Read the handler leaked
 		// past its return, which drainAndClose waits for.
-		c.rwc.SetReadDeadline(time.Now().Add(c.s.readHeaderTimeout()))
+		c.setReadDeadline(time.Now().Add(c.s.readHeaderTimeout()))
 		ok := b.drainAndClose()
-		c.rwc.SetReadDeadline(time.Time{})
-		c.idleDeadline = 0
+		c.setReadDeadline(time.Time{})
 		if !ok {
 			return lingerConn
 		}

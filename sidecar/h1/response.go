@@ -246,10 +246,7 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // with net/http, a deadline that expires after the body was fully read ends
 // the background read that watches for a disconnect, which cancels the
 // request context.
-func (w *response) SetReadDeadline(t time.Time) error {
-	w.c.idleDeadline = 0 // not armIdle's any more
-	return w.c.rwc.SetReadDeadline(t)
-}
+func (w *response) SetReadDeadline(t time.Time) error { return w.c.setReadDeadline(t) }
 
 // SetWriteDeadline sets the connection's write deadline, for the
 // response's writes — lazily: a deadline later than the one set by less

@@ -36,23 +36,23 @@ func (w *connWatch) fire() {
 }
 
 // set makes c the upstream connection to poison. It reports false when it
-// cannot: another is set (a second exchange of one request at once, which
-// the proxy does not do; the caller watches the context instead), or the
-// context already ended (c is poisoned now).
-func (w *connWatch) set(c *upConn) (ok, fired bool) {
+// cannot — another is set (a second exchange of one request at once, which
+// the proxy does not do): the caller watches the context instead. If the
+// context already ended, c is poisoned now (and clear reports it).
+func (w *connWatch) set(c *upConn) bool {
 	w.mu.Lock()
 	switch {
 	case w.fired:
 		w.mu.Unlock()
 		c.poison()
-		return true, true
+		return true
 	case w.target != nil && w.target != c:
 		w.mu.Unlock()
-		return false, false
+		return false
 	}
 	w.target = c
 	w.mu.Unlock()
-	return true, false
+	return true
 }
 
 // clear ends the watch of c. It reports false if the context ended
