@@ -74,14 +74,21 @@ func copyEndToEnd(dst, src http.Header, keepTETrailers bool) {
 }
 
 // appendForwardedFor returns X-Forwarded-For with the client's IP added.
-func appendForwardedFor(prior []string, clientIP string) []string {
+// The one-value slice is slot's when given (a reused outbound request's:
+// no allocation for the common request without a prior value).
+func appendForwardedFor(prior []string, clientIP string, slot *[1]string) []string {
 	if clientIP == "" {
 		return prior
 	}
-	if len(prior) == 0 {
-		return []string{clientIP}
+	v := clientIP
+	if len(prior) > 0 {
+		v = strings.Join(prior, ", ") + ", " + clientIP
 	}
-	return []string{strings.Join(prior, ", ") + ", " + clientIP}
+	if slot == nil {
+		return []string{v}
+	}
+	slot[0] = v
+	return slot[:]
 }
 
 // clientIP is the host part of a RemoteAddr ("ip:port", "[v6]:port").

@@ -65,14 +65,7 @@ func outbound(ctx context.Context, tr *tracing.Tracing, o *outboundReq, in *http
 
 	hdr := o.hdr
 	copyEndToEnd(hdr, in.Header, true)
-	if ip := clientIP(in.RemoteAddr); ip != "" {
-		if prior := hdr["X-Forwarded-For"]; len(prior) > 0 {
-			hdr["X-Forwarded-For"] = appendForwardedFor(prior, ip)
-		} else {
-			o.xff[0] = ip
-			hdr["X-Forwarded-For"] = o.xff[:1:1]
-		}
-	}
+	hdr["X-Forwarded-For"] = appendForwardedFor(hdr["X-Forwarded-For"], clientIP(in.RemoteAddr), &o.xff)
 	tr.Inject(ctx, hdr)
 
 	out := &o.req
