@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -261,6 +262,11 @@ func (cl *Client) exchange(ctx context.Context, p *connPool, c *upConn, req *htt
 		}
 		return fail(err, sent)
 	}
+	// The upstream has only just been handed the request: a read now
+	// would most likely find nothing (a failed system call and a park).
+	// Other connections' work goes first; by then the answer is usually
+	// in (see conn.awaitRequest for the same on the client side).
+	runtime.Gosched()
 	resp, b, err := cl.readResponse(c, req)
 	if err != nil {
 		if reused && c.read == read && isReset(err) && ctx.Err() == nil && resendable(req) {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"runtime/debug"
 	"time"
 )
@@ -163,6 +164,15 @@ func (c *conn) awaitRequest() bool {
 			return false
 		}
 		c.armIdle()
+		// Let the other connections run first. The client is most
+		// likely still reading the answer just written, so a read now
+		// would find nothing: a system call that fails (EAGAIN) and a
+		// park. After the others' turn its next request has usually
+		// arrived, and the read takes it at once. With nothing else
+		// runnable this returns at once. (Both yields, this one and
+		// Client.exchange's: 4.0 -> 2.2 reads per request under wrk at 16
+		// connections, about 10% less CPU per request.)
+		runtime.Gosched()
 		if _, err := c.br.Peek(1); err != nil {
 			return false
 		}
