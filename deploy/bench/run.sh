@@ -15,7 +15,9 @@
 #      request, "outrigger-routing"; tracing at 1%; the access log on, JSON
 #      to a file in the work dir, "outrigger-accesslog"; and a rate_limit of
 #      500,000 req/s that the bench never reaches, "outrigger-ratelimit"),
-#      HAProxy and nginx each pinned to CPU 1 (BENCH_PROXY_CPU), and two
+#      HAProxy, nginx and "go-floor" (`proxybench forward`, a minimal Go
+#      forwarder without net/http types, as a reference for Go's own floor)
+#      each pinned to CPU 1 (BENCH_PROXY_CPU), and two
 #      Outrigger sidecars in a row, web -> payments -> backend, both on CPU 1, plaintext
 #      ("outrigger-2hop") and with Consul Connect mTLS between them
 #      ("outrigger-mtls"; a `consul agent -dev` on CPU 0 issues the

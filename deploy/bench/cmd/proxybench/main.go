@@ -38,6 +38,13 @@ func main() {
 		}
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == "forward" {
+		if err := forwardMain(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "forward:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "proxybench:", err)
 		if errors.Is(err, context.Canceled) {
@@ -241,7 +248,7 @@ func run(args []string) error {
 	defer backend.stop(3 * time.Second)
 
 	env := benchEnv{WorkDir: work, ProxyCPU: o.ProxyCPU, LoadCPU: o.LoadCPU,
-		Outrigger: o.Outrigger, Baseline: o.Baseline, HAProxy: o.HAProxy, Nginx: o.Nginx, Backend: backendAddr}
+		Outrigger: o.Outrigger, Baseline: o.Baseline, HAProxy: o.HAProxy, Nginx: o.Nginx, Backend: backendAddr, Self: self}
 	// The mTLS targets take their identities from a consul dev agent: on the
 	// load CPU, like the backend, and stopped at the end.
 	var consul *target

@@ -45,6 +45,10 @@ const (
 	// forwards to the backend (certificates made by the harness, see
 	// certs.go and haproxy_mtls.go).
 	tHAProxyMTLS = "haproxy-mtls"
+	// The floor of a Go proxy here: `proxybench forward`, a keep-alive
+	// forwarder without net/http types or any of Outrigger's features
+	// (forward.go). A reference for what Outrigger's request path costs.
+	tGoFloor = "go-floor"
 	// The plain target once more with -pprof, for the flame graph after
 	// the rounds (profile_run.go); not a target of -targets.
 	tOutriggerProf = "outrigger-pprof"
@@ -52,7 +56,7 @@ const (
 
 // allTargets are the known targets.
 var allTargets = []string{tDirect, tOutrigger, tOutriggerRoute, tOutriggerTrce, tOutriggerALog, tOutriggerRate,
-	tOutrigger2Hop, tOutriggerMTLS, tOutrigger2HopNR, tOutriggerMTLSNR, tHAProxy, tHAProxyMTLS, tNginx}
+	tOutrigger2Hop, tOutriggerMTLS, tOutrigger2HopNR, tOutriggerMTLSNR, tHAProxy, tHAProxyMTLS, tNginx, tGoFloor}
 
 // defaultTargets are measured without -targets: all but the two
 // connection-per-request targets, which measure handshakes rather than
@@ -61,7 +65,7 @@ var allTargets = []string{tDirect, tOutrigger, tOutriggerRoute, tOutriggerTrce, 
 // nginx (add nginx@64 with -targets), and with 64 KiB bodies direct,
 // Outrigger, HAProxy and nginx.
 var defaultTargets = []string{tDirect, tOutrigger, tOutriggerRoute, tOutriggerTrce, tOutriggerALog, tOutriggerRate,
-	tOutrigger2Hop, tOutriggerMTLS, tHAProxyMTLS, tHAProxy, tNginx,
+	tOutrigger2Hop, tOutriggerMTLS, tHAProxyMTLS, tHAProxy, tNginx, tGoFloor,
 	tDirect + "@64", tOutrigger + "@64", tHAProxy + "@64",
 	tDirect + bigSuffix, tOutrigger + bigSuffix, tHAProxy + bigSuffix, tNginx + bigSuffix}
 
@@ -169,6 +173,7 @@ type benchEnv struct {
 	Backend   string     // backend address
 	Consul    string     // the consul dev agent's HTTP address ("" when no mesh target runs)
 	Certs     *certFiles // the haproxy-mtls certificates (nil when it does not run)
+	Self      string     // this binary, for go-floor (proxybench forward)
 }
 
 func outriggerConfig(listen, backend, admin, tracing string) string {
@@ -398,6 +403,13 @@ func newBaseTarget(id string, e benchEnv) (*target, error) {
 		argv = append(pin, e.HAProxy, "-db", "-f", filepath.Join(e.WorkDir, t.ConfigRel))
 		env = cleanEnv()
 		t.CmdLine = strings.Join(pin, " ") + " haproxy -db -f " + t.ConfigRel
+	case tGoFloor:
+		t.Label, t.Short = "Go floor: minimal forwarder (reference)", "go-floor"
+		t.ConfigRel = id + ".txt" // no config: the command line says it all
+		t.Config = "proxybench forward: see deploy/bench/cmd/proxybench/forward.go\n"
+		argv = append(pin, e.Self, "forward", "-listen", t.Addr, "-upstream", e.Backend)
+		env = cleanEnv("GOMAXPROCS=1")
+		t.CmdLine = "GOMAXPROCS=1 " + strings.Join(pin, " ") + " proxybench forward -listen ADDR -upstream BACKEND"
 	case tNginx:
 		t.Label, t.Short = "nginx", "nginx"
 		t.ConfigRel = id + ".conf"
